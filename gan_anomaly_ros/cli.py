@@ -1,0 +1,196 @@
+"""`gan-anomaly`: train, evaluate, make synthetic data, run the demo, bring up the graph."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .graph import CAMERAS, default_model_path, inspection_graph
+
+# The small default model of the demo: RGB-D, 64 px, centre crop around the part.
+DEMO_PREPROCESSING = {"mode": "rgbd", "size": 64, "center_crop": 0.4}
+DEMO_DATASET = {"n_train": 200, "n_test_good": 20, "n_test_per_defect": 6}
+DEMO_EPOCHS = 20
+DEMO_HPARAMS = {"base_width": 16}
+
+
+def _parse_hparam(text: str):
+    key, _, value = text.partition("=")
+    if not key or not _:
+        raise argparse.ArgumentTypeError(f"--hparam takes key=value, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _add_preprocessing_args(parser):
+    parser.add_argument("--mode", choices=["rgb", "gray", "rgbd"], default="rgb",
+                        help="model input: colour, luminance, or colour + depth")
+    parser.add_argument("--size", type=int, default=64, help="model input size in pixels")
+    parser.add_argument("--center-crop", type=float, default=0.0,
+                        help="centre square crop as a fraction of the shorter side (0 = none)")
+    parser.add_argument("--crop-box", type=int, nargs=4, metavar=("X", "Y", "W", "H"))
+
+
+def cmd_train(args) -> int:
+    from .preprocessing import PreprocessConfig
+    from .training import TrainConfig, train_from_folder
+
+    preprocessing = PreprocessConfig(mode=args.mode, size=args.size, center_crop=args.center_crop,
+                                     crop_box=tuple(args.crop_box) if args.crop_box else None)
+    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+                         seed=args.seed, holdout=args.holdout, device=args.device,
+                         hparams=dict(args.hparam or []))
+    summary = train_from_folder(args.data, args.out, preprocessing, config)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import evaluate_folder
+
+    metrics = evaluate_folder(args.model, args.data, device=args.device)
+    text = json.dumps(metrics, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from .synthetic import write_dataset
+
+    summary = write_dataset(args.out, n_train=args.n_train, n_test_good=args.n_test_good,
+                            n_test_per_defect=args.n_test_per_defect, seed=args.seed)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def ensure_default_model(path: Path, retrain: bool = False) -> Path:
+    """Train the small default RGB-D model on synthetic scenes unless it is already there."""
+    from .checkpoint import CheckpointError, read_metadata
+    from .preprocessing import PreprocessConfig
+    from .synthetic import write_dataset
+    from .training import TrainConfig, train_from_folder
+
+    if path.exists() and not retrain:
+        try:
+            read_metadata(path)
+            print(f"using the default model {path}")
+            return path
+        except CheckpointError as exc:
+            print(f"default model unusable ({exc}); training a new one")
+    data = path.parent.parent / "synthetic_dataset"
+    if not (data / "train" / "good").is_dir():
+        print(f"writing synthetic RGB-D scenes to {data}")
+        write_dataset(data, seed=0, **DEMO_DATASET)
+    print(f"training the default model (GANomaly, RGB-D, 64 px, {DEMO_EPOCHS} epochs) -> {path}")
+    config = TrainConfig(model="ganomaly", epochs=DEMO_EPOCHS, batch_size=32, seed=0,
+                         hparams=DEMO_HPARAMS)
+    train_from_folder(data, path, PreprocessConfig(**DEMO_PREPROCESSING), config)
+    return path
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    model = Path(args.model) if args.model else default_model_path()
+    if not args.model:
+        ensure_default_model(model, retrain=args.retrain)
+    return run_demo(model, frames=args.frames, output_dir=Path(args.output), device=args.device,
+                    timeout=args.timeout, verbose=args.verbose)
+
+
+def cmd_bringup(args) -> int:
+    from .bringup import BringupError, run_until_interrupted
+
+    replay = {"source": args.source, "rate": args.rate}
+    graph = inspection_graph(camera=args.camera, model=args.model, device=args.device,
+                             replay=replay)
+    try:
+        return run_until_interrupted(graph)
+    except BringupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gan-anomaly", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gan_anomaly_ros {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model on a folder of normal images")
+    train.add_argument("--data", required=True, help="dataset folder (MVTec AD layout)")
+    train.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    train.add_argument("--model", default="ganomaly")
+    _add_preprocessing_args(train)
+    train.add_argument("--epochs", type=int, default=15)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--holdout", type=float, default=0.1,
+                       help="fraction of train/good kept out to calibrate the threshold")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    train.add_argument("--hparam", type=_parse_hparam, action="append",
+                       help="model hyper-parameter key=value (repeatable)")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset's test split")
+    evaluate.add_argument("--model", required=True, help="checkpoint (.safetensors)")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", help="also write the metrics to this file")
+    evaluate.set_defaults(func=cmd_eval)
+
+    synth = sub.add_parser("synth", help="write a synthetic RGB-D dataset (MVTec layout)")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--n-train", type=int, default=DEMO_DATASET["n_train"])
+    synth.add_argument("--n-test-good", type=int, default=DEMO_DATASET["n_test_good"])
+    synth.add_argument("--n-test-per-defect", type=int, default=DEMO_DATASET["n_test_per_defect"])
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(func=cmd_synth)
+
+    demo = sub.add_parser("demo", help="synthetic scenes -> replay camera -> preprocess -> "
+                                       "scorer; trains the default model first if needed")
+    demo.add_argument("--model", help="checkpoint to use instead of the default model")
+    demo.add_argument("--retrain", action="store_true", help="train the default model again")
+    demo.add_argument("--frames", type=int, default=10, help="frames to score")
+    demo.add_argument("--output", default="demo_output", help="folder for heatmap images")
+    demo.add_argument("--device", default="auto")
+    demo.add_argument("--timeout", type=float, default=120.0)
+    demo.add_argument("--verbose", action="store_true", help="show the nodes' own output")
+    demo.set_defaults(func=cmd_demo)
+
+    bringup = sub.add_parser("bringup", help="start the node graph without `ros2 launch`")
+    bringup.add_argument("--camera", choices=CAMERAS, default="replay")
+    bringup.add_argument("--model", default="", help="checkpoint (default: the demo's model)")
+    bringup.add_argument("--device", default="auto")
+    bringup.add_argument("--source", default="synthetic",
+                         help="replay source: synthetic or a dataset folder")
+    bringup.add_argument("--rate", type=float, default=5.0, help="replay rate in Hz")
+    bringup.set_defaults(func=cmd_bringup)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, FileNotFoundError) as exc:
+        # Our errors (bad data folder, checkpoint, setting) carry a message meant for people.
+        print(f"gan-anomaly {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    if args.command in ("train", "eval", "demo"):
+        print(f"{args.command} took {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Pinhole camera geometry for RGB-D frames (ROS-free).
+
+Conventions: the camera frame is the ROS optical frame (x right, y down, z forward), units are
+metres unless a name says otherwise, pixel (u, v) = (column, row) and pixel centres sit at
+integer coordinates, as in ``sensor_msgs/CameraInfo`` and librealsense.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = [
+    "CameraIntrinsics",
+    "D435_COLOR_640X480",
+    "intrinsics_for_image",
+    "depth_to_points",
+]
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """Pinhole intrinsics of an undistorted image: size in pixels, focal lengths and principal
+    point in pixels. Hashable, so it can key caches."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    def __post_init__(self) -> None:
+        if int(self.width) <= 0 or int(self.height) <= 0:
+            raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
+        if not (self.fx > 0 and self.fy > 0):
+            raise ValueError(f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
+        # Normalise types so that equal cameras compare and hash equal.
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "height", int(self.height))
+        for name in ("fx", "fy", "cx", "cy"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+
+    @property
+    def K(self) -> np.ndarray:
+        """The 3x3 camera matrix [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] (float64)."""
+        return np.array(
+            [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=np.float64
+        )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Image shape as numpy orders it: (height, width)."""
+        return (self.height, self.width)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-serialisable) with the six fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "CameraIntrinsics":
+        """Inverse of :meth:`to_dict`; extra keys (e.g. a ``model`` tag) are ignored."""
+        return cls(
+            width=int(d["width"]),
+            height=int(d["height"]),
+            fx=float(d["fx"]),
+            fy=float(d["fy"]),
+            cx=float(d["cx"]),
+            cy=float(d["cy"]),
+        )
+
+    def scaled(self, width: int, height: int) -> "CameraIntrinsics":
+        """Intrinsics of the same camera after resizing the whole image to ``width`` x ``height``
+        (no crop). Uses the pixel-centre convention: c' = (c + 0.5) * s - 0.5."""
+        sx = width / self.width
+        sy = height / self.height
+        return CameraIntrinsics(
+            width=width,
+            height=height,
+            fx=self.fx * sx,
+            fy=self.fy * sy,
+            cx=(self.cx + 0.5) * sx - 0.5,
+            cy=(self.cy + 0.5) * sy - 0.5,
+        )
+
+    def cropped(self, x0: int, y0: int, width: int, height: int) -> "CameraIntrinsics":
+        """Intrinsics of the sub-image whose top-left pixel is (x0, y0) in this image."""
+        return CameraIntrinsics(
+            width=width, height=height, fx=self.fx, fy=self.fy, cx=self.cx - x0, cy=self.cy - y0
+        )
+
+
+#: Intel RealSense D435 colour stream at 640x480 (typical factory calibration of one unit;
+#: each unit differs by a few pixels, so read the real ones from the camera_info topic).
+D435_COLOR_640X480 = CameraIntrinsics(
+    width=640, height=480, fx=615.3, fy=615.7, cx=323.9, cy=238.1
+)
+
+
+def intrinsics_for_image(width: int, height: int) -> CameraIntrinsics:
+    """Plausible pinhole intrinsics for an image that comes with NO calibration.
+
+    This is a guess, not a calibration: fx = fy = 0.85 * width (a horizontal field of view of
+    about 61 degrees, close to a RealSense colour camera) and the principal point at the image
+    centre ((width - 1) / 2, (height - 1) / 2). Good enough to back-project depth for display or
+    for a rough point cloud; use the camera's own intrinsics for anything metric.
+    """
+    f = 0.85 * float(width)
+    return CameraIntrinsics(
+        width=int(width),
+        height=int(height),
+        fx=f,
+        fy=f,
+        cx=(width - 1) / 2.0,
+        cy=(height - 1) / 2.0,
+    )
+
+
+def depth_to_points(
+    depth_m: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Back-project a depth image into camera-frame 3-D points.
+
+    ``depth_m`` is an HxW array of metric depth along the optical axis (z, in metres; convert a
+    RealSense uint16 image with ``depth_mm * 0.001``). Pixels with zero, negative or non-finite
+    depth are skipped, as are pixels where ``mask`` (HxW, truthy = keep) is false. Returns an
+    (N, 3) float32 array of (x, y, z) in row-major pixel order.
+    """
+    depth = np.asarray(depth_m)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be HxW, got shape {depth.shape}")
+    if depth.shape != intrinsics.shape:
+        raise ValueError(
+            f"depth shape {depth.shape} does not match intrinsics {intrinsics.shape} (HxW)"
+        )
+    z = depth.astype(np.float64, copy=False)
+    valid = np.isfinite(z) & (z > 0)
+    if mask is not None:
+        m = np.asarray(mask)
+        if m.shape != depth.shape:
+            raise ValueError(f"mask shape {m.shape} does not match depth shape {depth.shape}")
+        valid &= m.astype(bool)
+    v, u = np.nonzero(valid)
+    zv = z[v, u]
+    x = (u - intrinsics.cx) * zv / intrinsics.fx
+    y = (v - intrinsics.cy) * zv / intrinsics.fy
+    return np.stack([x, y, zv], axis=1).astype(np.float32)

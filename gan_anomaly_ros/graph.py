@@ -1,0 +1,136 @@
+"""The inspection node graph, defined once.
+
+``launch/inspect.launch.py`` turns it into launch_ros actions; ``gan-anomaly bringup`` (for
+machines without ``ros2 launch``) starts the same nodes as processes. Neither adds nodes of
+its own, so both bring up exactly this graph. This module imports no ROS package.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+PACKAGE = "gan_anomaly_ros"
+
+# realsense-ros 4.x default names (camera_namespace:=camera, camera_name:=camera).
+COLOR_TOPIC = "/camera/camera/color/image_raw"
+DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
+CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
+# Published by the replay camera only: the synthetic/dataset defect mask, for evaluation.
+DEFECT_MASK_TOPIC = "/camera/camera/ground_truth/defect_mask"
+MODEL_INPUT_TOPIC = "/gan_anomaly/model_input"
+SCORE_TOPIC = "/anomaly_score"
+HEATMAP_TOPIC = "/anomaly_heatmap"
+OVERLAY_TOPIC = "/anomaly_overlay"
+
+CAMERAS = ("realsense", "replay")
+
+
+def default_model_path() -> Path:
+    """Where `gan-anomaly demo` puts the small default model, and where nodes look for it."""
+    base = os.environ.get("GAN_ANOMALY_HOME") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), PACKAGE)
+    return Path(base) / "models" / "default_rgbd.safetensors"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the graph: enough to build a launch_ros Node or a process command line."""
+
+    executable: str
+    name: str
+    package: str = PACKAGE
+    namespace: str = ""
+    # Our nodes run as `python -m <module>` where no ament index is available.
+    module: Optional[str] = None
+    parameters: Dict[str, object] = field(default_factory=dict)
+    remappings: Tuple[Tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class LaunchInclude:
+    """A launch file of another package, with a single node to run in its place without launch."""
+
+    package: str
+    launch_file: str
+    arguments: Dict[str, str]
+    fallback_node: NodeSpec
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: List[NodeSpec]
+    includes: List[LaunchInclude]
+
+
+def realsense_include() -> LaunchInclude:
+    arguments = {"align_depth.enable": "true", "camera_namespace": "camera",
+                 "camera_name": "camera"}
+    node = NodeSpec(executable="realsense2_camera_node", name="camera", namespace="camera",
+                    package="realsense2_camera", parameters={"align_depth.enable": True})
+    return LaunchInclude("realsense2_camera", "rs_launch.py", arguments, node)
+
+
+def replay_camera_node(source: str = "synthetic", rate: float = 5.0, loop: bool = True,
+                       **extra) -> NodeSpec:
+    parameters = {"source": source, "rate": float(rate), "loop": bool(loop), **extra}
+    return NodeSpec(executable="replay_camera_node", name="replay_camera",
+                    module=f"{PACKAGE}.nodes.replay_camera_node", parameters=parameters,
+                    remappings=(("color/image_raw", COLOR_TOPIC), ("depth/image_raw", DEPTH_TOPIC),
+                                ("color/camera_info", CAMERA_INFO_TOPIC),
+                                ("ground_truth/defect_mask", DEFECT_MASK_TOPIC)))
+
+
+def preprocess_node(model: str) -> NodeSpec:
+    return NodeSpec(executable="preprocess_node", name="preprocess",
+                    module=f"{PACKAGE}.nodes.preprocess_node", parameters={"model": model},
+                    remappings=(("color/image_raw", COLOR_TOPIC), ("depth/image_raw", DEPTH_TOPIC),
+                                ("color/camera_info", CAMERA_INFO_TOPIC),
+                                ("model_input", MODEL_INPUT_TOPIC)))
+
+
+def scorer_node(model: str, device: str) -> NodeSpec:
+    return NodeSpec(executable="scorer_node", name="scorer",
+                    module=f"{PACKAGE}.nodes.scorer_node",
+                    parameters={"model": model, "device": device},
+                    remappings=(("model_input", MODEL_INPUT_TOPIC), ("anomaly_score", SCORE_TOPIC),
+                                ("anomaly_heatmap", HEATMAP_TOPIC),
+                                ("anomaly_overlay", OVERLAY_TOPIC)))
+
+
+def inspection_graph(camera: str = "replay", model: str = "", device: str = "auto",
+                     replay: Optional[Dict[str, object]] = None) -> Graph:
+    """The whole pipeline: camera (RealSense or replay) -> preprocess -> scorer."""
+    if camera not in CAMERAS:
+        raise ValueError(f"camera must be one of {CAMERAS}, got {camera!r}")
+    model = str(model or default_model_path())
+    nodes = [preprocess_node(model), scorer_node(model, device)]
+    includes = []
+    if camera == "replay":
+        nodes.insert(0, replay_camera_node(**(replay or {})))
+    else:
+        includes.append(realsense_include())
+    return Graph(nodes=nodes, includes=includes)
+
+
+def ros_arguments(spec: NodeSpec) -> List[str]:
+    """`--ros-args` command-line arguments equivalent to the spec's name, remaps and params."""
+    args = ["--ros-args", "-r", f"__node:={spec.name}"]
+    if spec.namespace:
+        args += ["-r", f"__ns:=/{spec.namespace.strip('/')}"]
+    for source, target in spec.remappings:
+        args += ["-r", f"{source}:={target}"]
+    for key, value in spec.parameters.items():
+        args += ["-p", f"{key}:={_param_text(value)}"]
+    return args
+
+
+def _param_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        # Quoted so that "1.0" or "true" given as a path stays a string for rclpy's YAML parse.
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)

@@ -1,0 +1,19 @@
+"""Model registry: a checkpoint names its model, and this maps the name to the class."""
+
+from __future__ import annotations
+
+from typing import Dict, Type
+
+from .base import AnomalyModel, Prediction
+from .ganomaly import Ganomaly
+
+MODELS: Dict[str, Type[AnomalyModel]] = {Ganomaly.name: Ganomaly}
+
+
+def create_model(name: str, channels: int, size: int, **hparams) -> AnomalyModel:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
+    return MODELS[name](channels=channels, size=size, **hparams)
+
+
+__all__ = ["AnomalyModel", "Prediction", "MODELS", "create_model"]

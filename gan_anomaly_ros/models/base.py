@@ -1,0 +1,51 @@
+"""The interface every anomaly model implements, so the scorer runs any of them from a checkpoint.
+
+A model is a torch ``nn.Module`` that knows how to train itself one batch at a time and how to
+score a batch: one scalar per image (larger = more anomalous) and a per-pixel anomaly map.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Prediction:
+    scores: torch.Tensor                     # B
+    anomaly_maps: torch.Tensor               # B x S x S
+    reconstructions: Optional[torch.Tensor]  # B x C x S x S, or None for models without one
+
+
+class AnomalyModel(nn.Module, ABC):
+    """Base class: subclasses set ``name`` and implement the three abstract methods."""
+
+    name = "base"
+
+    def __init__(self, channels: int, size: int, **hparams):
+        super().__init__()
+        self.channels = int(channels)
+        self.size = int(size)
+        self.hparams: Dict = dict(hparams)
+
+    @abstractmethod
+    def configure_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
+        """Create the optimizers; called once before training."""
+
+    @abstractmethod
+    def training_step(self, batch: torch.Tensor, optimizers: Dict[str, torch.optim.Optimizer]
+                      ) -> Dict[str, float]:
+        """One optimisation step on a batch of normal images; returns the losses for logging."""
+
+    @abstractmethod
+    def predict(self, batch: torch.Tensor) -> Prediction:
+        """Scores and anomaly maps for a batch (called under torch.no_grad in eval mode)."""
+
+    def describe(self) -> Dict:
+        """What a checkpoint must store to rebuild this model."""
+        return {"name": self.name, "channels": self.channels, "size": self.size,
+                "hparams": self.hparams}

@@ -1,0 +1,81 @@
+"""GANomaly: training step and scoring around the networks in torch_model.py.
+
+Score modes:
+- ``latent``: ||E(x) - E'(G(E(x)))||^2, the paper's score.
+- ``residual``: maximum of the smoothed per-pixel residual |x - G(E(x))|.
+The per-pixel anomaly map (residual based) is given in both modes; anomalib's GANomaly has none.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+
+from ..base import AnomalyModel, Prediction
+from ..maps import default_sigma, residual_map
+from .loss import DiscriminatorLoss, GeneratorLoss
+from .torch_model import Discriminator, Generator, init_weights
+
+SCORE_MODES = ("latent", "residual")
+
+
+class Ganomaly(AnomalyModel):
+    name = "ganomaly"
+
+    def __init__(self, channels: int, size: int, latent_dim: int = 100, base_width: int = 32,
+                 w_adv: float = 1.0, w_con: float = 50.0, w_enc: float = 1.0,
+                 lr: float = 2e-4, beta1: float = 0.5, score_mode: str = "residual",
+                 map_sigma: float = None):
+        if score_mode not in SCORE_MODES:
+            raise ValueError(f"score_mode must be one of {SCORE_MODES}, got {score_mode!r}")
+        map_sigma = default_sigma(size) if map_sigma is None else float(map_sigma)
+        super().__init__(channels, size, latent_dim=latent_dim, base_width=base_width,
+                         w_adv=w_adv, w_con=w_con, w_enc=w_enc, lr=lr, beta1=beta1,
+                         score_mode=score_mode, map_sigma=map_sigma)
+        self.generator = Generator(size, channels, latent_dim, base_width)
+        self.discriminator = Discriminator(size, channels, base_width)
+        self.generator.apply(init_weights)
+        self.discriminator.apply(init_weights)
+        self.generator_loss = GeneratorLoss(w_adv, w_con, w_enc)
+        self.discriminator_loss = DiscriminatorLoss()
+
+    def configure_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
+        betas = (self.hparams["beta1"], 0.999)
+        lr = self.hparams["lr"]
+        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr,
+                                                  betas=betas)}
+
+    def training_step(self, batch, optimizers) -> Dict[str, float]:
+        reconstruction, latent, latent_rec = self.generator(batch)
+        _, features_real = self.discriminator(batch)
+        _, features_fake = self.discriminator(reconstruction)
+        losses = self.generator_loss(batch, reconstruction, latent, latent_rec,
+                                     features_real.detach(), features_fake)
+        optimizers["generator"].zero_grad(set_to_none=True)
+        losses["loss_g"].backward()
+        optimizers["generator"].step()
+
+        prob_real, _ = self.discriminator(batch)
+        prob_fake, _ = self.discriminator(reconstruction.detach())
+        loss_d = self.discriminator_loss(prob_real, prob_fake)
+        optimizers["discriminator"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizers["discriminator"].step()
+        # The paper's code re-initialises a discriminator that has won outright, so the
+        # generator keeps getting a useful signal.
+        if loss_d.item() < 1e-5:
+            self.discriminator.apply(init_weights)
+        logs = {name: float(value.detach()) for name, value in losses.items()}
+        logs["loss_d"] = float(loss_d.detach())
+        return logs
+
+    def predict(self, batch) -> Prediction:
+        reconstruction, latent, latent_rec = self.generator(batch)
+        maps = residual_map(batch, reconstruction, self.hparams["map_sigma"])
+        if self.hparams["score_mode"] == "latent":
+            scores = ((latent - latent_rec) ** 2).flatten(1).mean(dim=1)
+        else:
+            scores = maps.flatten(1).amax(dim=1)
+        return Prediction(scores=scores, anomaly_maps=maps, reconstructions=reconstruction)

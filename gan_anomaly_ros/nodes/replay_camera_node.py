@@ -1,0 +1,156 @@
+"""replay_camera_node: publishes RealSense-compatible colour, aligned depth and camera_info.
+
+Sources: ``synthetic`` (the project's scene generator; no camera or data needed) or a folder in
+the MVTec AD layout, plain or RGB-D. Topic names and encodings match realsense-ros 4.x with
+align_depth.enable:=true (rgb8 colour, 16UC1 depth in millimetres, one stamp for all three), so
+everything downstream runs the same with a real camera. The defect mask of each frame is also
+published (mono8, same stamp) so the live pipeline can be evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, List
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from ..datasets import DatasetError, list_split, read_depth_m, read_rgb
+from ..geometry import CameraIntrinsics, D435_COLOR_640X480, intrinsics_for_image
+from ..ros.diagnostics import NodeHealth
+from ..ros.image_conversion import numpy_to_image
+from ..ros.node_main import StartupError, run_node
+from ..ros.qos import RELIABLE_OUT
+from ..synthetic import DEFECT_TYPES, render_scene
+
+# Replay seeds start far from the dataset writer's, so replayed parts are never training parts.
+SYNTHETIC_SEED_BASE = 1_000_000
+
+
+class ReplayFrame:
+    """Pixels of one frame: rgb uint8, depth uint16 mm, mask uint8, camera intrinsics."""
+
+    def __init__(self, rgb, depth_mm, mask, intrinsics: CameraIntrinsics, label: str):
+        self.rgb, self.depth_mm, self.mask = rgb, depth_mm, mask
+        self.intrinsics, self.label = intrinsics, label
+
+
+def synthetic_frames(count: int, defect_ratio: float, seed: int) -> List[Callable[[], ReplayFrame]]:
+    """Loaders for `count` synthetic frames; every 1/defect_ratio-th one has a defect."""
+    loaders = []
+    n_defects = 0
+    for index in range(count):
+        # Evenly spread defects: frame i is defective when the running share falls behind.
+        defective = defect_ratio > 0 and (n_defects + 1) <= defect_ratio * (index + 1) + 1e-9
+        defect = DEFECT_TYPES[n_defects % len(DEFECT_TYPES)] if defective else None
+        n_defects += int(defective)
+        loaders.append(lambda s=seed + index, d=defect: _render(s, d))
+    return loaders
+
+
+def _render(seed: int, defect) -> ReplayFrame:
+    frame = render_scene(SYNTHETIC_SEED_BASE + seed, defect)
+    return ReplayFrame(frame.color, frame.depth_mm, frame.mask, frame.intrinsics, frame.label)
+
+
+def folder_frames(root: Path, split: str) -> List[Callable[[], ReplayFrame]]:
+    frames = list_split(root, split)
+    info_file = root / "camera_info.json"
+    intrinsics = (CameraIntrinsics.from_dict(json.loads(info_file.read_text()))
+                  if info_file.exists() else None)
+    return [lambda f=f: _read(f, intrinsics) for f in frames]
+
+
+def _read(frame, intrinsics) -> ReplayFrame:
+    rgb = read_rgb(frame.rgb_path)
+    height, width = rgb.shape[:2]
+    if frame.depth_path is not None:
+        depth_mm = np.round(read_depth_m(frame.depth_path) * 1000).astype(np.uint16)
+    else:
+        depth_mm = np.zeros((height, width), np.uint16)  # 0 = no depth, as RealSense marks it
+    mask = np.zeros((height, width), np.uint8)
+    if frame.mask_path is not None:
+        mask = read_rgb(frame.mask_path)[..., 0]
+    if intrinsics is None or intrinsics.shape != (height, width):
+        intrinsics = intrinsics_for_image(width, height)
+    return ReplayFrame(rgb, depth_mm, mask, intrinsics, frame.label)
+
+
+def camera_info_msg(intrinsics: CameraIntrinsics, header) -> CameraInfo:
+    info = CameraInfo(header=header, width=intrinsics.width, height=intrinsics.height,
+                      distortion_model="plumb_bob")
+    info.d = [0.0] * 5
+    info.k = intrinsics.K.ravel().tolist()
+    info.r = np.eye(3).ravel().tolist()
+    info.p = np.hstack([intrinsics.K, np.zeros((3, 1))]).ravel().tolist()
+    return info
+
+
+class ReplayCameraNode(Node):
+    def __init__(self):
+        super().__init__("replay_camera")
+        source = self.declare_parameter("source", "synthetic").value
+        rate = float(self.declare_parameter("rate", 5.0).value)
+        self.loop = bool(self.declare_parameter("loop", True).value)
+        self.frame_id = self.declare_parameter("frame_id", "camera_color_optical_frame").value
+        split = self.declare_parameter("split", "test").value
+        count = int(self.declare_parameter("synthetic_count", 12).value)
+        defect_ratio = float(self.declare_parameter("synthetic_defect_ratio", 0.5).value)
+        seed = int(self.declare_parameter("synthetic_seed", 0).value)
+        if rate <= 0:
+            raise StartupError(f"rate must be > 0 Hz, got {rate}")
+        try:
+            self.loaders = (synthetic_frames(count, defect_ratio, seed) if source == "synthetic"
+                            else folder_frames(Path(source).expanduser(), split))
+        except (DatasetError, ValueError) as exc:
+            raise StartupError(f"replay source {source!r}: {exc}") from exc
+        if not self.loaders:
+            raise StartupError(f"replay source {source!r} has no frames")
+        self.cache = {}
+        self.index = 0
+        self.health = NodeHealth(self, "replay camera")
+        self.pub_color = self.create_publisher(Image, "color/image_raw", RELIABLE_OUT)
+        self.pub_depth = self.create_publisher(Image, "depth/image_raw", RELIABLE_OUT)
+        self.pub_info = self.create_publisher(CameraInfo, "color/camera_info", RELIABLE_OUT)
+        self.pub_mask = self.create_publisher(Image, "ground_truth/defect_mask", RELIABLE_OUT)
+        self.timer = self.create_timer(1.0 / rate, self.publish_next)
+        self.get_logger().info(f"replaying {len(self.loaders)} frames from {source!r} at "
+                               f"{rate:g} Hz (loop={self.loop})")
+
+    def frame(self, index: int) -> ReplayFrame:
+        if index not in self.cache:
+            self.cache[index] = self.loaders[index]()
+        return self.cache[index]
+
+    def publish_next(self):
+        if self.index >= len(self.loaders):
+            if not self.loop:
+                self.timer.cancel()
+                self.get_logger().info("all frames published; idle (loop is false)")
+                return
+            self.index = 0
+        try:
+            frame = self.frame(self.index)
+        except (DatasetError, OSError, ValueError) as exc:
+            self.health.report_error("unreadable_frame", str(exc))
+            self.index += 1
+            return
+        self.index += 1
+        header = Image().header
+        header.stamp = self.get_clock().now().to_msg()
+        header.frame_id = self.frame_id
+        self.pub_color.publish(numpy_to_image(frame.rgb, "rgb8", header))
+        self.pub_depth.publish(numpy_to_image(frame.depth_mm, "16UC1", header))
+        self.pub_info.publish(camera_info_msg(frame.intrinsics, header))
+        self.pub_mask.publish(numpy_to_image(frame.mask, "mono8", header))
+        self.health.count("published")
+
+
+def main(args=None):
+    run_node(ReplayCameraNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Turning a camera frame into a model input: the one code path shared by training and live scoring.
+
+A frame is an RGB image (HxWx3 uint8) and, optionally, an aligned depth image in metres
+(HxW float32, 0 = invalid). The model input is a float32 CxSxS array in [-1, 1]:
+
+- ``rgb``:  3 channels, colour.
+- ``gray``: 1 channel, luminance (ITU-R BT.601).
+- ``rgbd``: 4 channels, colour + depth relative to the median depth of the crop.
+
+Depth is made relative because absolute distance changes with the table height and the
+mounting of the camera, while the defects we look for are millimetre-scale relief.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Tuple
+
+import numpy as np
+from PIL import Image
+
+MODES = {"rgb": 3, "gray": 1, "rgbd": 4}
+
+# (x, y, width, height) in pixels of the source image.
+Box = Tuple[int, int, int, int]
+
+
+class PreprocessError(ValueError):
+    """A frame cannot be turned into a model input (wrong shape, empty image, ...)."""
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Everything that decides what the model sees; stored in every checkpoint."""
+
+    mode: str = "rgb"
+    size: int = 64
+    # Centre square crop whose side is this fraction of the shorter image side;
+    # 0 means no crop (the whole image is resized, aspect ratio not kept).
+    center_crop: float = 0.0
+    # Explicit crop (x, y, width, height) in source pixels; wins over center_crop.
+    crop_box: Optional[Box] = None
+    # Relative depth range mapped to [-1, 1], in metres around the crop's median depth: must
+    # exceed the part's height over the table, or its top face saturates and relief is lost.
+    depth_range_m: float = 0.04
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise PreprocessError(f"mode must be one of {sorted(MODES)}, got {self.mode!r}")
+        if not 8 <= int(self.size) <= 1024:
+            raise PreprocessError(f"size must be between 8 and 1024 pixels, got {self.size}")
+        if not 0.0 <= float(self.center_crop) <= 1.0:
+            raise PreprocessError(f"center_crop must be in [0, 1], got {self.center_crop}")
+        if self.crop_box is not None:
+            box = tuple(int(v) for v in self.crop_box)
+            if len(box) != 4 or box[2] <= 0 or box[3] <= 0 or box[0] < 0 or box[1] < 0:
+                raise PreprocessError(f"crop_box must be (x, y, width, height) > 0, got {self.crop_box}")
+            object.__setattr__(self, "crop_box", box)
+        if self.depth_range_m <= 0:
+            raise PreprocessError(f"depth_range_m must be > 0, got {self.depth_range_m}")
+
+    @property
+    def channels(self) -> int:
+        return MODES[self.mode]
+
+    @property
+    def uses_depth(self) -> bool:
+        return self.mode == "rgbd"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["crop_box"] = list(self.crop_box) if self.crop_box else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PreprocessConfig":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if known.get("crop_box") is not None:
+            known["crop_box"] = tuple(known["crop_box"])
+        return cls(**known)
+
+    def fingerprint(self) -> str:
+        """Short hash of the settings: the scorer refuses inputs made with other settings."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def crop_box_for(config: PreprocessConfig, width: int, height: int) -> Box:
+    """The region of a width x height image that the model looks at."""
+    if config.crop_box is not None:
+        x, y, w, h = config.crop_box
+        if x + w > width or y + h > height:
+            raise PreprocessError(
+                f"crop_box {config.crop_box} does not fit in a {width}x{height} image")
+        return config.crop_box
+    if config.center_crop > 0:
+        side = max(1, int(round(min(width, height) * config.center_crop)))
+        return ((width - side) // 2, (height - side) // 2, side, side)
+    return (0, 0, width, height)
+
+
+def _resize(array: np.ndarray, size: int, resample) -> np.ndarray:
+    return np.asarray(Image.fromarray(array).resize((size, size), resample=resample))
+
+
+def _check_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray], config: PreprocessConfig):
+    if rgb is None or rgb.size == 0:
+        raise PreprocessError("empty colour image")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise PreprocessError(f"colour image must be HxWx3 uint8, got {rgb.shape} {rgb.dtype}")
+    if config.uses_depth:
+        if depth_m is None:
+            raise PreprocessError("mode 'rgbd' needs a depth image, none given")
+        if depth_m.shape != rgb.shape[:2]:
+            raise PreprocessError(
+                f"depth {depth_m.shape} is not aligned with colour {rgb.shape[:2]}: "
+                "use the aligned depth topic (align_depth.enable:=true)")
+
+
+def normalize_depth(depth_m: np.ndarray, range_m: float) -> np.ndarray:
+    """Depth relative to its median valid value, scaled to [-1, 1]; invalid pixels -> 0."""
+    valid = np.isfinite(depth_m) & (depth_m > 0)
+    if not valid.any():
+        return np.zeros(depth_m.shape, np.float32)
+    median = float(np.median(depth_m[valid]))
+    # Closer than the median (raised relief) is positive, like a height map.
+    relative = np.where(valid, (median - depth_m) / range_m, 0.0)
+    return np.clip(relative, -1.0, 1.0).astype(np.float32)
+
+
+def preprocess_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
+                     config: PreprocessConfig) -> Tuple[np.ndarray, Box]:
+    """Frame -> (CxSxS float32 model input in [-1, 1], crop box in source pixels)."""
+    _check_frame(rgb, depth_m, config)
+    height, width = rgb.shape[:2]
+    x, y, w, h = crop_box_for(config, width, height)
+    crop = np.ascontiguousarray(rgb[y:y + h, x:x + w])
+    colour = _resize(crop, config.size, Image.BILINEAR).astype(np.float32) / 127.5 - 1.0
+    if config.mode == "gray":
+        channels = [colour @ np.array([0.299, 0.587, 0.114], np.float32)]
+    else:
+        channels = [colour[..., c] for c in range(3)]
+    if config.uses_depth:
+        depth_crop = np.ascontiguousarray(depth_m[y:y + h, x:x + w], dtype=np.float32)
+        # Nearest keeps invalid (0) pixels from smearing into valid ones.
+        depth_small = _resize(depth_crop, config.size, Image.NEAREST)
+        channels.append(normalize_depth(depth_small, config.depth_range_m))
+    return np.stack(channels).astype(np.float32, copy=False), (x, y, w, h)
+
+
+def input_to_display_rgb(model_input: np.ndarray) -> np.ndarray:
+    """CxSxS model input -> SxSx3 uint8 for galleries and overlays (depth channel dropped)."""
+    colour = model_input[:3] if model_input.shape[0] >= 3 else np.repeat(model_input[:1], 3, 0)
+    return ((np.clip(colour, -1, 1) + 1) * 127.5).astype(np.uint8).transpose(1, 2, 0)

@@ -1,0 +1,97 @@
+"""Health counters for our nodes, published as diagnostic_msgs/DiagnosticArray on /diagnostics."""
+
+import threading
+
+__all__ = ["NodeHealth"]
+
+
+class NodeHealth:
+    """Named counters plus rate-limited error logging and a periodic /diagnostics status.
+
+    ``count(name, n)`` bumps a counter (``received``, ``processed`` and ``dropped`` exist from
+    the start); ``report_error(kind, message)`` bumps ``errors.<kind>`` and logs an error at most
+    once per ``error_log_period`` seconds per kind (rclpy ``throttle_duration_sec``; one logger
+    object per kind, because rclpy keeps the throttle state per logger object and call site).
+
+    Every ``period`` seconds one DiagnosticStatus is published, named ``"<node>: <task>"``:
+    OK without errors since the previous report, WARN with some, ERROR with errors and nothing
+    processed since the previous report. Every counter is a KeyValue. Thread-safe.
+    """
+
+    BASE_COUNTERS = ("received", "processed", "dropped")
+
+    def __init__(self, node, task="inspection", hardware_id="", period=1.0,
+                 error_log_period=2.0, topic="/diagnostics"):
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self._node = node
+        self.name = f"{node.get_name()}: {task}"
+        self.hardware_id = hardware_id
+        self.error_log_period = error_log_period
+        self._lock = threading.Lock()
+        self._counters = {name: 0 for name in self.BASE_COUNTERS}
+        self._last = dict(self._counters)  # counters at the previous report
+        self._loggers = {}
+        self._publisher = node.create_publisher(DiagnosticArray, topic, 10)
+        self._timer = node.create_timer(period, self.publish)
+
+    def count(self, name, n=1):
+        """Add ``n`` to counter ``name`` (created at 0 on first use)."""
+        with self._lock:
+            self._counters[name] = self._counters.get(name, 0) + n
+
+    def counters(self):
+        """A copy of all counters."""
+        with self._lock:
+            return dict(self._counters)
+
+    def report_error(self, kind, message):
+        """Count an error of ``kind`` and log it, rate-limited per kind."""
+        import rclpy.logging
+
+        key = f"errors.{kind}"
+        with self._lock:
+            total = self._counters[key] = self._counters.get(key, 0) + 1
+            logger = self._loggers.get(kind)
+            if logger is None:
+                logger = self._loggers[kind] = rclpy.logging.get_logger(
+                    self._node.get_logger().name)
+        logger.error(f"{kind}: {message} ({total} {kind} error(s) so far)",
+                     throttle_duration_sec=self.error_log_period)
+
+    def status(self):
+        """Build the DiagnosticStatus for now and start a new reporting period."""
+        from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+        with self._lock:
+            counters, last = dict(self._counters), self._last
+            self._last = dict(counters)
+        new_errors = {name[len("errors."):]: value - last.get(name, 0)
+                      for name, value in counters.items()
+                      if name.startswith("errors.") and value > last.get(name, 0)}
+        processed = counters["processed"] - last.get("processed", 0)
+        if not new_errors:
+            level, message = DiagnosticStatus.OK, "ok"
+        else:
+            detail = ", ".join(f"{kind} x{n}" for kind, n in sorted(new_errors.items()))
+            level = DiagnosticStatus.WARN if processed else DiagnosticStatus.ERROR
+            message = f"errors since last report: {detail}"
+            if not processed:
+                message += "; nothing processed"
+        return DiagnosticStatus(
+            level=level, name=self.name, message=message, hardware_id=self.hardware_id,
+            values=[KeyValue(key=k, value=str(v)) for k, v in counters.items()])
+
+    def publish(self):
+        """Publish one DiagnosticArray now (the timer calls this); returns it."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        array = DiagnosticArray(status=[self.status()])
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        self._publisher.publish(array)
+        return array
+
+    def destroy(self):
+        """Stop the timer and remove the publisher from the node."""
+        self._node.destroy_timer(self._timer)
+        self._node.destroy_publisher(self._publisher)

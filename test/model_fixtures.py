@@ -1,0 +1,31 @@
+"""A small trained checkpoint shared by the tests that need one (trained once per session).
+
+It goes through the real command line: `gan-anomaly synth` writes synthetic RGB-D scenes and
+`gan-anomaly train` trains and calibrates GANomaly on them, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gan_anomaly_ros.cli import main as gan_anomaly
+
+SMALL_TRAINING = ["--mode", "rgbd", "--size", "64", "--center-crop", "0.4", "--epochs", "12",
+                  "--batch-size", "16", "--hparam", "base_width=16", "--hparam", "latent_dim=64",
+                  "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic") / "scenes"
+    assert gan_anomaly(["synth", "--out", str(root), "--n-train", "80", "--n-test-good", "6",
+                        "--n-test-per-defect", "2", "--seed", "3"]) == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(synthetic_dataset, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "small.safetensors"
+    assert gan_anomaly(["train", "--data", str(synthetic_dataset), "--out", str(path),
+                        *SMALL_TRAINING]) == 0
+    return path
