@@ -15,7 +15,7 @@ from .graph import CAMERAS, default_model_path, inspection_graph
 DEMO_PREPROCESSING = {"mode": "rgbd", "size": 64, "center_crop": 0.4}
 DEMO_DATASET = {"n_train": 200, "n_test_good": 20, "n_test_per_defect": 6}
 DEMO_EPOCHS = 20
-DEMO_HPARAMS = {"base_width": 16}
+DEMO_HPARAMS = {"base_width": 16, "lr": 1e-3}
 
 
 def _parse_hparam(text: str):

@@ -10,8 +10,8 @@ import pytest
 
 from gan_anomaly_ros.cli import main as gan_anomaly
 
-SMALL_TRAINING = ["--mode", "rgbd", "--size", "64", "--center-crop", "0.4", "--epochs", "12",
-                  "--batch-size", "16", "--hparam", "base_width=16", "--hparam", "latent_dim=64",
+SMALL_TRAINING = ["--mode", "rgbd", "--size", "64", "--center-crop", "0.4", "--epochs", "30",
+                  "--batch-size", "16", "--hparam", "base_width=16", "--hparam", "latent_dim=64", "--hparam", "lr=0.001",
                   "--device", "cpu"]
 
 

@@ -20,8 +20,10 @@ from ..preprocessing import PreprocessError, preprocess_frame
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_depth_m, image_to_rgb, numpy_to_image
 from ..ros.node_main import StartupError, run_node
-from ..ros.qos import RELIABLE_OUT
+from ..ros.qos import RELIABLE_OUT, reliable_camera_qos
 from ..ros.time_sync import sensor_qos, subscribe_synchronized
+
+CAMERA_QOS = {"reliable": reliable_camera_qos, "best_effort": sensor_qos}
 
 
 def wall_time_msg() -> Time:
@@ -40,6 +42,12 @@ class PreprocessNode(Node):
         model = self.declare_parameter("model", "").value
         slop = float(self.declare_parameter("slop", 0.05).value)
         queue_size = int(self.declare_parameter("queue_size", 10).value)
+        # realsense-ros publishes reliable by default; best effort matches either kind of
+        # publisher but loses large frames (fragmented over UDP) under load.
+        reliability = self.declare_parameter("camera_qos", "reliable").value
+        if reliability not in CAMERA_QOS:
+            raise StartupError(f"camera_qos must be one of {sorted(CAMERA_QOS)}, got "
+                               f"{reliability!r}")
         try:
             self.config = read_preprocessing(model)
         except (CheckpointError, ValueError) as exc:
@@ -50,7 +58,7 @@ class PreprocessNode(Node):
         self.sync = subscribe_synchronized(
             self, [(Image, "color/image_raw"), (Image, "depth/image_raw"),
                    (CameraInfo, "color/camera_info")],
-            self.on_frame, queue_size=queue_size, slop=slop, qos=sensor_qos())
+            self.on_frame, queue_size=queue_size, slop=slop, qos=CAMERA_QOS[reliability]())
         self.get_logger().info(
             f"preprocessing {self.config.mode} {self.config.size}px (id {self.preprocessing_id}, "
             f"sync: {self.sync.implementation})")

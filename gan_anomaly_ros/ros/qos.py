@@ -1,12 +1,26 @@
-"""QoS profiles used by our nodes."""
+"""QoS profiles used by our nodes.
+
+Everything we receive is reliable with keep-last history: reliable because a frame is several
+hundred kilobytes, fragmented over UDP, and best effort drops the whole frame when one fragment
+is lost; keep-last because a slow consumer must never build a backlog.
+"""
 
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-# Camera inputs use time_sync.sensor_qos() (best effort: receives from reliable and
-# best-effort publishers alike, as realsense-ros can be configured either way).
+
+def reliable_camera_qos() -> QoSProfile:
+    """Camera input matching realsense-ros' default (reliable).
+
+    For a camera configured best effort use time_sync.sensor_qos() (parameter
+    camera_qos:=best_effort), which matches either kind of publisher.
+    """
+    return QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE)
+
+
 # Our own outputs are reliable so that recorders and robot controllers get every verdict.
 RELIABLE_OUT = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                           reliability=ReliabilityPolicy.RELIABLE)
 # The scorer keeps only the newest input: old frames are worth nothing to a sorting robot.
 LATEST_ONLY = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
-                         reliability=ReliabilityPolicy.BEST_EFFORT)
+                         reliability=ReliabilityPolicy.RELIABLE)
