@@ -30,7 +30,7 @@ def run_demo(model: Path, frames: int = 10, output_dir: Path = Path("demo_output
     (output_dir / "scores.jsonl").unlink(missing_ok=True)
     print(f"starting replay camera, preprocess and scorer; images go to {output_dir}/")
     rclpy.init()
-    recorder = ScoreRecorderNode(output_dir=str(output_dir))
+    recorder = ScoreRecorderNode(output_dir=str(output_dir), max_records=frames)
     executor = SingleThreadedExecutor()
     executor.add_node(recorder)
     code = 0

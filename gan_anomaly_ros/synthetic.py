@@ -378,6 +378,16 @@ def _defect_fields(d: Optional[_Defect], x: np.ndarray, y: np.ndarray, need_albe
     return dh, alb, alpha
 
 
+
+def _blob_radius(u, v, p):
+    """Distance from the defect centre and the blob's wobbly edge radius at that angle."""
+    rho = np.sqrt(u * u + v * v)
+    th = np.arctan2(v, u)
+    edge = np.ones_like(rho)
+    for k, amp, ph in p["harm"]:
+        edge += amp * np.cos(k * th + ph)
+    return rho, edge * np.float32(p["a"])
+
 def _defect_fields_raw(d: Optional[_Defect], x: np.ndarray, y: np.ndarray, need_albedo: bool):
     if d is None:
         return None, None, None
@@ -392,12 +402,7 @@ def _defect_fields_raw(d: Optional[_Defect], x: np.ndarray, y: np.ndarray, need_
         dh = prof * prof * np.float32(p["h"] if d.kind == "bump" else -p["h"])
         return dh, None, None
     if d.kind == "hole":
-        rho = np.sqrt(u * u + v * v)
-        th = np.arctan2(v, u)
-        edge = np.ones_like(rho)
-        for k, amp, ph in p["harm"]:
-            edge += amp * np.cos(k * th + ph)
-        edge *= np.float32(p["a"])
+        rho, edge = _blob_radius(u, v, p)
         inside = _smoothstep((edge - rho) / 0.7)
         bowl = 0.75 + 0.25 * np.maximum(1.0 - (rho / edge) ** 2, 0.0)
         lip = 0.25 * np.exp(-(((rho - edge - 0.9) / 0.8) ** 2))   # raised burr around the pit
@@ -419,12 +424,7 @@ def _defect_fields_raw(d: Optional[_Defect], x: np.ndarray, y: np.ndarray, need_
     if d.kind == "stain":
         if not need_albedo:
             return None, None, None
-        rho = np.sqrt(u * u + v * v)
-        th = np.arctan2(v, u)
-        edge = np.ones_like(rho)
-        for k, amp, ph in p["harm"]:
-            edge += amp * np.cos(k * th + ph)
-        edge *= np.float32(p["a"])
+        rho, edge = _blob_radius(u, v, p)
         ph = p["ph"]
         mottle = 0.5 + 0.5 * np.sin(u / 2.7 + ph[0]) * np.sin(v / 3.3 + ph[1])
         alpha = p["alpha"] * _smoothstep((edge - rho) / 2.0) * (1.0 - 0.12 * mottle)

@@ -145,4 +145,12 @@ colcon --log-base "$REPO/log" build \
   --symlink-install --event-handlers console_cohesion- summary+ \
   --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
 
+# The `gan-anomaly` command in the venv. Not `pip install -e .`: the package is imported from
+# the colcon install tree (it holds the generated messages), which env.sh puts on the path.
+cat > "$VENV/bin/gan-anomaly" <<'WRAPPER'
+#!/usr/bin/env bash
+exec python -m gan_anomaly_ros.cli "$@"
+WRAPPER
+chmod +x "$VENV/bin/gan-anomaly"
+
 step "done in $((SECONDS - START)) s. Use it with:  . scripts/env.sh"

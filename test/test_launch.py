@@ -6,7 +6,6 @@ skip; `gan-anomaly bringup` (tested in test_graph_dds.py) starts the same graph 
 
 import importlib.util
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction  # noqa: E402
 
 from gan_anomaly_ros.graph import inspection_graph  # noqa: E402
 from process_helpers import start_process, stop_process  # noqa: E402
+from ros_peer import Peer  # noqa: E402
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "inspect.launch.py"
 
@@ -72,29 +72,18 @@ def test_realsense_camera_includes_rs_launch_with_aligned_depth():
 
 @pytest.mark.requires_ros
 def test_launch_file_runs_the_pipeline(small_checkpoint, ros_env):
-    import rclpy
-    import rclpy.executors
-
     from gan_anomaly_ros.msg import AnomalyScore
     from gan_anomaly_ros.ros.qos import RELIABLE_OUT
 
     runner = Path(__file__).parent / "dds_peers" / "launch_runner.py"
+    peer = Peer("launch_test_listener")
+    peer.listen(AnomalyScore, "/anomaly_score", RELIABLE_OUT)
     process = start_process([sys.executable, runner, LAUNCH_FILE, "camera:=replay",
                              f"model:={small_checkpoint}", "device:=cpu", "rate:=4.0"],
                             env=ros_env)
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("launch_test_listener", context=context)
-    scores = []
-    node.create_subscription(AnomalyScore, "/anomaly_score", scores.append, RELIABLE_OUT)
-    executor = rclpy.executors.SingleThreadedExecutor(context=context)
-    executor.add_node(node)
     try:
-        deadline = time.monotonic() + 120
-        while len(scores) < 3 and time.monotonic() < deadline and process.poll() is None:
-            executor.spin_once(timeout_sec=0.2)
+        peer.wait_for("/anomaly_score", count=3, timeout=120, process=process)
     finally:
         output = stop_process(process, timeout=20)
-        node.destroy_node()
-        context.try_shutdown()
-    assert len(scores) >= 3, output
+        peer.close()
+    assert process.returncode == 0, output

@@ -1,6 +1,5 @@
 """Single nodes in their own processes, driven over DDS: bad input, startup errors, replay."""
 
-import threading
 import time
 from pathlib import Path
 
@@ -10,52 +9,11 @@ import pytest
 from gan_anomaly_ros.checkpoint import read_preprocessing
 from gan_anomaly_ros.graph import preprocess_node, replay_camera_node, ros_arguments, scorer_node
 from process_helpers import start_module, stop_process, wait_for_output, wait_process
+from ros_peer import Peer
 
 pytestmark = pytest.mark.requires_ros
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
-
-class Peer:
-    """An rclpy node in this process that publishes to and listens to the node under test."""
-
-    def __init__(self, name="test_peer"):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(name, context=self.context)
-        self.received = {}
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def listen(self, msg_type, topic, qos=10):
-        self.received[topic] = []
-        self.node.create_subscription(msg_type, topic, self.received[topic].append, qos)
-
-    def wait_for(self, topic, count=1, timeout=30.0, process=None):
-        deadline = time.monotonic() + timeout
-        while len(self.received[topic]) < count:
-            if process is not None and process.poll() is not None:
-                raise AssertionError(f"node exited with {process.returncode}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(self.received[topic])}/{count} on {topic}")
-            time.sleep(0.05)
-        return self.received[topic]
-
-    def close(self):
-        self._stop.set()
-        self._thread.join()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ class PreprocessNode(Node):
             self.health.report_error("bad_frame", f"frame {stamp_text(color)} skipped: {exc}")
             return
         self.publisher.publish(message)
-        self.health.count("published")
+        self.health.count("processed")
 
     def model_input(self, color, depth, info, received) -> ModelInput:
         if (info.width, info.height) not in ((0, 0), (color.width, color.height)):

@@ -145,7 +145,7 @@ class ReplayCameraNode(Node):
         self.pub_depth.publish(numpy_to_image(frame.depth_mm, "16UC1", header))
         self.pub_info.publish(camera_info_msg(frame.intrinsics, header))
         self.pub_mask.publish(numpy_to_image(frame.mask, "mono8", header))
-        self.health.count("published")
+        self.health.count("processed")
 
 
 def main(args=None):

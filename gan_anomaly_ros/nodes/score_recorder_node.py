@@ -40,8 +40,10 @@ def stamp_key(header) -> int:
 
 
 class ScoreRecorderNode(Node):
-    def __init__(self, output_dir: str = "", echo: bool = True):
+    def __init__(self, output_dir: str = "", echo: bool = True, max_records: int = 0):
         super().__init__("score_recorder")
+        # 0 = no limit; the demo stops listening after the frames it asked for.
+        self.max_records = int(self.declare_parameter("max_records", max_records).value)
         output_dir = self.declare_parameter("output_dir", output_dir).value
         self.echo = bool(self.declare_parameter("echo", echo).value)
         self.output_dir = Path(output_dir) if output_dir else None
@@ -64,6 +66,8 @@ class ScoreRecorderNode(Node):
                 record.truly_defective = self.truth[record.stamp_ns]
 
     def on_score(self, message: AnomalyScore):
+        if self.max_records and len(self.records) >= self.max_records:
+            return
         key = stamp_key(message.header)
         record = ScoreRecord(key, message.score, message.score_normalized, message.is_anomaly,
                              message.latency_ms, message.checkpoint_id, self.truth.get(key))
@@ -81,6 +85,8 @@ class ScoreRecorderNode(Node):
     def save(self, message: Image, kind: str):
         from PIL import Image as PILImage
 
+        if stamp_key(message.header) not in {r.stamp_ns for r in self.records}:
+            return  # images of frames we did not record (before the first, after the last)
         path = self.output_dir / f"{stamp_key(message.header)}_{kind}.png"
         PILImage.fromarray(image_to_numpy(message)).save(path)
 

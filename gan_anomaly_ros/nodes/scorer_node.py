@@ -25,7 +25,7 @@ from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_numpy, image_to_rgb, numpy_to_image
 from ..ros.latest_mailbox import LatestMailbox
 from ..ros.node_main import StartupError, run_node
-from ..ros.qos import LATEST_ONLY, RELIABLE_OUT
+from ..ros.qos import SCORER_IN, RELIABLE_OUT
 from ..scoring import InputMismatchError, Scorer
 
 NAN_POINT = Point(x=float("nan"), y=float("nan"), z=float("nan"))
@@ -54,7 +54,8 @@ class ScorerNode(Node):
         self.pub_heatmap = self.create_publisher(Image, "anomaly_heatmap", RELIABLE_OUT)
         self.pub_overlay = self.create_publisher(Image, "anomaly_overlay", RELIABLE_OUT)
         self.mailbox = LatestMailbox()
-        self.create_subscription(ModelInput, "model_input", self.on_input, LATEST_ONLY)
+        self.create_subscription(ModelInput, "model_input", self.on_input, SCORER_IN)
+        self.context.on_shutdown(self.mailbox.close)
         self.worker = threading.Thread(target=self.work, name="scorer", daemon=True)
         self.worker.start()
         self.get_logger().info(
@@ -71,19 +72,27 @@ class ScorerNode(Node):
             message = self.mailbox.take()
             if message is None:
                 return
-            if message.preprocessing_id != self.expected_id:
-                self.health.report_error(
-                    "preprocessing_mismatch",
-                    f"input was made with preprocessing {message.preprocessing_id!r}, the "
-                    f"checkpoint expects {self.expected_id!r}: give preprocess_node the same "
-                    "model parameter")
-                continue
             try:
-                self.score(message)
-            except ImageEncodingError as exc:
-                self.health.report_error("bad_encoding", str(exc))
-            except (InputMismatchError, ValueError) as exc:
-                self.health.report_error("bad_input", str(exc))
+                self.process_input(message)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one frame
+                if not self.context.ok():
+                    return  # Ctrl-C shut the context down under us: nothing left to publish
+                self.health.report_error("internal", f"{type(exc).__name__}: {exc}")
+
+    def process_input(self, message: ModelInput):
+        if message.preprocessing_id != self.expected_id:
+            self.health.report_error(
+                "preprocessing_mismatch",
+                f"input was made with preprocessing {message.preprocessing_id!r}, the "
+                f"checkpoint expects {self.expected_id!r}: give preprocess_node the same "
+                "model parameter")
+            return
+        try:
+            self.score(message)
+        except ImageEncodingError as exc:
+            self.health.report_error("bad_encoding", str(exc))
+        except (InputMismatchError, ValueError) as exc:
+            self.health.report_error("bad_input", str(exc))
 
     def score(self, message: ModelInput):
         array = image_to_numpy(message.input)
@@ -95,7 +104,7 @@ class ScorerNode(Node):
                if result.roi is not None else None)
         # The verdict goes out first: robots wait for it, people for the pictures.
         self.pub_score.publish(self.score_message(message, result, roi))
-        self.health.count("scored")
+        self.health.count("processed")
         if self.publish_images:
             self.publish_maps(message, result, crop, roi)
 

@@ -21,6 +21,8 @@ def reliable_camera_qos() -> QoSProfile:
 # Our own outputs are reliable so that recorders and robot controllers get every verdict.
 RELIABLE_OUT = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                           reliability=ReliabilityPolicy.RELIABLE)
-# The scorer keeps only the newest input: old frames are worth nothing to a sorting robot.
-LATEST_ONLY = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
-                         reliability=ReliabilityPolicy.RELIABLE)
+# Scorer input: a short queue that the executor empties at once into the scorer's one-slot
+# mailbox, which drops (and counts) what the model had no time for. A depth-1 queue would
+# drop inside DDS, where nobody counts.
+SCORER_IN = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST,
+                       reliability=ReliabilityPolicy.RELIABLE)
