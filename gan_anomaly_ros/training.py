@@ -69,6 +69,7 @@ def fit(model: AnomalyModel, inputs: np.ndarray, config: TrainConfig, device,
         bar = tqdm(total=config.epochs, desc=f"training {model.name}", unit="epoch")
     epoch_logs: Dict[str, float] = {}
     for epoch in range(config.epochs):
+        model.on_epoch_start(epoch, config.epochs)
         model.train()
         order = torch.randperm(len(data), generator=generator)
         sums: Dict[str, float] = {}

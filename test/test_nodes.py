@@ -186,3 +186,25 @@ def test_replay_camera_plays_an_mvtec_folder(ros_env, peer):
     # magnetic_tile is grayscale: replayed as rgb8 with equal channels, and no depth (0).
     rgb = image_to_numpy(color)
     assert np.array_equal(rgb[..., 0], rgb[..., 1]) and not image_to_numpy(depth).any()
+
+
+def test_replay_camera_plays_an_rgbd_folder_with_its_intrinsics(synthetic_dataset, ros_env, peer):
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from gan_anomaly_ros.geometry import D435_COLOR_640X480
+    from gan_anomaly_ros.ros.image_conversion import image_to_numpy
+
+    depth_topic = "/camera/camera/aligned_depth_to_color/image_raw"
+    peer.listen(Image, depth_topic)
+    peer.listen(CameraInfo, "/camera/camera/color/camera_info")
+    spec = replay_camera_node(source=str(synthetic_dataset), rate=20.0, split="test")
+    process = start_node(spec, ros_env)
+    try:
+        depths = peer.wait_for(depth_topic, 2, process=process)
+        infos = peer.wait_for("/camera/camera/color/camera_info", 2, process=process)
+    finally:
+        stop_process(process)
+    depth_mm = image_to_numpy(depths[0])
+    # Table about half a metre away, in millimetres, as RealSense publishes it.
+    assert 400 < np.median(depth_mm[depth_mm > 0]) < 700
+    assert infos[0].k[0] == pytest.approx(D435_COLOR_640X480.fx)

@@ -43,7 +43,14 @@ class AnomalyModel(nn.Module, ABC):
 
     @abstractmethod
     def predict(self, batch: torch.Tensor) -> Prediction:
-        """Scores and anomaly maps for a batch (called under torch.no_grad in eval mode)."""
+        """Scores and anomaly maps for a batch, in eval mode.
+
+        Callers wrap this in torch.no_grad(); a model that optimises at test time (AnoGAN's
+        latent search) opens its own torch.enable_grad() block.
+        """
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        """Called before each training epoch (0-based); multi-phase models switch phase here."""
 
     def describe(self) -> Dict:
         """What a checkpoint must store to rebuild this model."""

@@ -15,7 +15,8 @@ import torch
 from ..base import AnomalyModel, Prediction
 from ..maps import default_sigma, residual_map
 from .loss import DiscriminatorLoss, GeneratorLoss
-from .torch_model import Discriminator, Generator, init_weights
+from ..dcgan import init_weights
+from .torch_model import Discriminator, Generator
 
 SCORE_MODES = ("latent", "residual")
 
