@@ -45,9 +45,12 @@ def cmd_train(args) -> int:
                                      crop_box=tuple(args.crop_box) if args.crop_box else None)
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                          seed=args.seed, holdout=args.holdout, device=args.device,
-                         hparams=dict(args.hparam or []))
-    summary = train_from_folder(args.data, args.out, preprocessing, config)
-    print(json.dumps(summary, indent=2))
+                         hparams=dict(args.hparam or []), amp=not args.no_amp,
+                         log_dir=args.log_dir, resume=args.resume)
+    summary = train_from_folder(args.data, args.out, preprocessing, config,
+                                validation_dir=args.val_data)
+    if "checkpoint_id" in summary:  # only the main process of a torchrun job reports
+        print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -137,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     train.add_argument("--hparam", type=_parse_hparam, action="append",
                        help="model hyper-parameter key=value (repeatable)")
+    train.add_argument("--log-dir", help="TensorBoard log folder (losses, threshold per epoch)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from <out>.state.pt, written after every epoch")
+    train.add_argument("--val-data", help="dataset whose test split picks the best epoch "
+                                          "(image AUROC); without it the last epoch is kept")
+    train.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset's test split")

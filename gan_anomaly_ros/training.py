@@ -1,21 +1,32 @@
-"""Training a model on normal images, then calibrating it on held-out normal images."""
+"""Training a model on normal images, calibrating it on held-out normal images.
+
+After every epoch the model is calibrated and written as a complete checkpoint
+(``<out>.last.safetensors``), with a resumable training state (``<out>.state.pt``, loaded with
+``torch.load(weights_only=True)``). The final ``<out>`` is the best epoch: highest image AUROC
+on a validation split when one is given, otherwise the last epoch. Runs on one process or, under
+torchrun, data-parallel over several (see distributed.py).
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
+from . import distributed
 from .calibration import Calibration, calibrate
-from .checkpoint import save_checkpoint
+from .checkpoint import file_id, save_checkpoint
 from .datasets import prepare_split
 from .devices import resolve_device
+from .metrics import auroc
 from .models import AnomalyModel, create_model
 from .preprocessing import PreprocessConfig
+
+STATE_VERSION = 1
 
 
 @dataclass
@@ -28,6 +39,16 @@ class TrainConfig:
     holdout: float = 0.1
     device: str = "auto"
     hparams: Dict = field(default_factory=dict)
+    # bfloat16 autocast on CUDA (no effect on CPU).
+    amp: bool = True
+    log_dir: Optional[str] = None
+    resume: bool = False
+
+
+@dataclass
+class LabelledInputs:
+    inputs: np.ndarray
+    labels: np.ndarray
 
 
 def split_holdout(n: int, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -57,65 +78,178 @@ def predict_arrays(model: AnomalyModel, inputs: np.ndarray, device, batch_size: 
     return np.concatenate(scores), np.concatenate(maps)
 
 
-def fit(model: AnomalyModel, inputs: np.ndarray, config: TrainConfig, device,
-        progress: bool = True) -> Dict[str, float]:
-    """Train on normal inputs for config.epochs; returns the last epoch's mean losses."""
-    generator = torch.Generator().manual_seed(config.seed)
-    data = torch.from_numpy(inputs)
-    optimizers = model.configure_optimizers()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=config.epochs, desc=f"training {model.name}", unit="epoch")
-    epoch_logs: Dict[str, float] = {}
-    for epoch in range(config.epochs):
-        model.on_epoch_start(epoch, config.epochs)
-        model.train()
-        order = torch.randperm(len(data), generator=generator)
-        sums: Dict[str, float] = {}
-        # Drop a last batch of one: BatchNorm cannot train on a single image.
-        batches = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)
-                   if len(order[i:i + config.batch_size]) > 1]
-        for index in batches:
-            logs = model.training_step(data[index].to(device), optimizers)
-            for key, value in logs.items():
-                sums[key] = sums.get(key, 0.0) + value
-        epoch_logs = {k: v / max(1, len(batches)) for k, v in sums.items()}
+def epoch_batches(n: int, config: TrainConfig, epoch: int, info: distributed.DistInfo):
+    """This rank's batches of one epoch; the order depends only on (seed, epoch), so a resumed
+    run sees the same batches as an uninterrupted one."""
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    order = distributed.shard(torch.randperm(n, generator=generator), info)
+    # Drop a last batch of one: BatchNorm cannot train on a single image.
+    return [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)
+            if len(order[i:i + config.batch_size]) > 1]
+
+
+def train_epoch(model, data, optimizers, config, epoch, device, info) -> Dict[str, float]:
+    model.on_epoch_start(epoch, config.epochs)
+    model.train()
+    sums: Dict[str, float] = {}
+    batches = epoch_batches(len(data), config, epoch, info)
+    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16,
+                              enabled=config.amp and device.type == "cuda")
+    for index in batches:
+        with autocast:
+            logs = model.training_step(data[index].to(device, non_blocking=True), optimizers)
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + value
+    if info.enabled:
+        # Keep BatchNorm statistics (and any data-dependent re-initialisation) identical.
+        distributed.broadcast_model(model)
+    return {k: v / max(1, len(batches)) for k, v in sums.items()}
+
+
+class TrainingRun:
+    """One training run: model, optimizers, held-out calibration, checkpoints, logs."""
+
+    def __init__(self, normal_inputs: np.ndarray, preprocessing: PreprocessConfig,
+                 config: TrainConfig, out_path=None, validation: Optional[LabelledInputs] = None,
+                 progress: bool = True):
+        self.config, self.preprocessing, self.validation = config, preprocessing, validation
+        self.progress = progress
+        self.info = distributed.init_from_env(config.device)
+        self.device = distributed.device_for(self.info, resolve_device(config.device))
+        torch.manual_seed(config.seed)
+        train_idx, hold_idx = split_holdout(len(normal_inputs), config.holdout, config.seed)
+        self.train_data = torch.from_numpy(normal_inputs[train_idx])
+        self.holdout = normal_inputs[hold_idx]
+        self.model = create_model(config.model, preprocessing.channels, preprocessing.size,
+                                  **config.hparams).to(self.device)
+        if self.info.enabled:
+            distributed.broadcast_model(self.model)
+        self.optimizers = distributed.wrap_optimizers(self.model.configure_optimizers(), self.info)
+        self.out_path = Path(out_path) if out_path else None
+        self.start_epoch, self.best_metric, self.history = 0, -np.inf, []
+        self.writer = None
+        if config.log_dir and self.info.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(config.log_dir)
+        if config.resume:
+            self.load_state()
+
+    # --- files -------------------------------------------------------------------------
+    def path(self, suffix: str) -> Path:
+        return self.out_path.with_name(self.out_path.stem + suffix)
+
+    def info_dict(self, epoch: int, seconds: float, losses: Dict) -> Dict:
+        return {"epochs": epoch + 1, "epochs_planned": self.config.epochs,
+                "batch_size": self.config.batch_size, "seed": self.config.seed,
+                "n_train": int(len(self.train_data)), "n_holdout": int(len(self.holdout)),
+                "train_seconds": round(seconds, 2), "device": str(self.device),
+                "world_size": self.info.world_size, "final_losses": losses}
+
+    def save_state(self, epoch: int, seconds: float):
+        state = {"version": STATE_VERSION, "epoch": epoch, "seconds": seconds,
+                 "best_metric": float(self.best_metric), "config": asdict(self.config),
+                 "model": self.model.state_dict(),
+                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                 "history": self.history, "torch_rng": torch.get_rng_state()}
+        tmp = self.path(".state.pt.tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.path(".state.pt"))
+
+    def load_state(self):
+        path = self.path(".state.pt") if self.out_path else None
+        if path is None or not path.exists():
+            raise ValueError(f"--resume: no training state {path} (written after each epoch)")
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state.get("version") != STATE_VERSION or state["config"]["model"] != self.config.model:
+            raise ValueError(f"{path} is from another run (model {state['config']['model']!r})")
+        self.model.load_state_dict(state["model"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        self.start_epoch = state["epoch"] + 1
+        self.best_metric, self.history = state["best_metric"], state["history"]
+        torch.set_rng_state(state["torch_rng"].cpu())  # noise drawn in training steps continues
+        self.resumed_seconds = state["seconds"]
+
+    # --- the loop ------------------------------------------------------------------------
+    def calibrate(self) -> Calibration:
+        scores, maps = predict_arrays(self.model, self.holdout, self.device, self.config.batch_size)
+        return calibrate(scores, maps)
+
+    def validation_auroc(self) -> float:
+        scores, _ = predict_arrays(self.model, self.validation.inputs, self.device,
+                                   self.config.batch_size)
+        return auroc(self.validation.labels, scores)
+
+    def end_epoch(self, epoch: int, losses: Dict, seconds: float):
+        calibration = self.calibrate()
+        record = {"epoch": epoch, **losses, "threshold": calibration.threshold}
+        metric = float(epoch)  # without validation data the newest epoch is the best
+        if self.validation is not None:
+            record["val_image_auroc"] = metric = self.validation_auroc()
+        self.history.append(record)
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "epoch":
+                    self.writer.add_scalar(f"train/{key}", value, epoch)
+        if self.out_path is None or not self.info.is_main:
+            return calibration
+        info = self.info_dict(epoch, seconds, losses)
+        save_checkpoint(self.path(".last.safetensors"), self.model, self.preprocessing,
+                        calibration, info)
+        if metric >= self.best_metric:
+            self.best_metric = metric
+            save_checkpoint(self.out_path, self.model, self.preprocessing, calibration,
+                            {**info, "best_epoch": epoch})
+        self.save_state(epoch, seconds)
+        return calibration
+
+    def run(self) -> Tuple[AnomalyModel, Calibration, Dict]:
+        bar = None
+        if self.progress and self.info.is_main:
+            from tqdm import tqdm
+            bar = tqdm(total=self.config.epochs, initial=self.start_epoch,
+                       desc=f"training {self.model.name}", unit="epoch")
+        started = time.perf_counter() - getattr(self, "resumed_seconds", 0.0)
+        losses: Dict[str, float] = {}
+        calibration = None
+        for epoch in range(self.start_epoch, self.config.epochs):
+            losses = train_epoch(self.model, self.train_data, self.optimizers, self.config,
+                                 epoch, self.device, self.info)
+            calibration = self.end_epoch(epoch, losses, time.perf_counter() - started)
+            if bar is not None:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in list(losses.items())[:3]})
+                bar.update(1)
         if bar is not None:
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(epoch_logs.items())[:3]})
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    return epoch_logs
+            bar.close()
+        if calibration is None:  # resumed a finished run
+            calibration = self.calibrate()
+        if self.writer is not None:
+            self.writer.close()
+        distributed.barrier(self.info)
+        info = self.info_dict(self.config.epochs - 1, time.perf_counter() - started, losses)
+        return self.model, calibration, info
 
 
 def train_on_inputs(inputs: np.ndarray, preprocessing: PreprocessConfig, config: TrainConfig,
                     progress: bool = True) -> Tuple[AnomalyModel, Calibration, Dict]:
-    """Train on a stack of normal model inputs and calibrate on a held-out part."""
-    torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
-    train_idx, hold_idx = split_holdout(len(inputs), config.holdout, config.seed)
-    model = create_model(config.model, preprocessing.channels, preprocessing.size,
-                         **config.hparams).to(device)
-    started = time.perf_counter()
-    last_losses = fit(model, inputs[train_idx], config, device, progress)
-    seconds = time.perf_counter() - started
-    scores, maps = predict_arrays(model, inputs[hold_idx], device, config.batch_size)
-    calibration = calibrate(scores, maps)
-    info = {"epochs": config.epochs, "batch_size": config.batch_size, "seed": config.seed,
-            "n_train": int(len(train_idx)), "n_holdout": int(len(hold_idx)),
-            "train_seconds": round(seconds, 2), "device": str(device),
-            "final_losses": last_losses}
-    return model, calibration, info
+    """Train on a stack of normal model inputs and calibrate on a held-out part (no files)."""
+    return TrainingRun(inputs, preprocessing, config, progress=progress).run()
 
 
 def train_from_folder(data_dir, out_path, preprocessing: PreprocessConfig, config: TrainConfig,
-                      progress: bool = True) -> Dict:
-    """`gan-anomaly train`: read train/good, train, calibrate, write the checkpoint."""
+                      progress: bool = True, validation_dir=None) -> Dict:
+    """`gan-anomaly train`: read train/good, train, calibrate, write the checkpoints."""
     split = prepare_split(data_dir, "train", preprocessing, progress=progress)
-    normal = split.inputs[split.labels == 0]
-    model, calibration, info = train_on_inputs(normal, preprocessing, config, progress)
+    validation = None
+    if validation_dir is not None:
+        val = prepare_split(validation_dir, "test", preprocessing, progress=progress)
+        validation = LabelledInputs(val.inputs, val.labels)
+    run = TrainingRun(split.inputs[split.labels == 0], preprocessing, config, out_path,
+                      validation, progress)
+    model, calibration, info = run.run()
     info["data"] = str(Path(data_dir).resolve())
-    checkpoint_id = save_checkpoint(out_path, model, preprocessing, calibration, info)
-    return {"checkpoint": str(out_path), "checkpoint_id": checkpoint_id,
-            "calibration": calibration.to_dict(), **info}
+    summary = {"checkpoint": str(out_path), "calibration": calibration.to_dict(), **info}
+    if run.info.is_main:
+        summary["checkpoint_id"] = file_id(out_path)
+    distributed.shutdown(run.info)
+    return summary
