@@ -57,11 +57,14 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluation import evaluate_folder
 
-    metrics = evaluate_folder(args.model, args.data, device=args.device)
+    out_dir = Path(args.out) if args.out else Path(args.model).with_name(
+        Path(args.model).stem + "_eval")
+    metrics = evaluate_folder(args.model, args.data, device=args.device, out_dir=out_dir)
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.json:
         Path(args.json).write_text(text)
+    print(f"ROC curve, heatmap gallery and metrics.json in {out_dir}/", file=sys.stderr)
     return 0
 
 
@@ -153,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", help="also write the metrics to this file")
+    evaluate.add_argument("--out", help="folder for roc.png, gallery.png and metrics.json "
+                                        "(default: <checkpoint>_eval next to the checkpoint)")
     evaluate.set_defaults(func=cmd_eval)
 
     synth = sub.add_parser("synth", help="write a synthetic RGB-D dataset (MVTec layout)")

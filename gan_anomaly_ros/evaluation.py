@@ -1,26 +1,38 @@
-"""Evaluating a checkpoint on a dataset's test split (image and pixel level)."""
+"""Evaluating a checkpoint on a dataset's test split: metrics, ROC curve, heatmap gallery."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections import defaultdict
-from typing import Dict
+from pathlib import Path
+from typing import Dict, List, Optional
 
 import numpy as np
 
-from .datasets import prepare_split
-from .metrics import auroc, threshold_metrics
-from .scoring import Scorer
+from .anomaly_map import colorize, display_scale
+from .datasets import PreparedSplit, prepare_split
+from .metrics import auroc, roc_curve, threshold_metrics
+from .preprocessing import input_to_display_rgb
+from .scoring import ScoreResult, Scorer
 
 
-def evaluate_folder(checkpoint, data_dir, device: str = "auto", progress: bool = True) -> Dict:
-    scorer = Scorer(checkpoint, device)
-    split = prepare_split(data_dir, "test", scorer.preprocessing, progress=progress)
-    results = []
-    for start in range(0, len(split.inputs), 32):
-        results += scorer.score_batch(split.inputs[start:start + 32])
+def score_split(scorer: Scorer, split: PreparedSplit, batch_size: int = 32,
+                progress: bool = True) -> List[ScoreResult]:
+    starts = range(0, len(split.inputs), batch_size)
+    if progress:
+        from tqdm import tqdm
+        starts = tqdm(starts, desc="scoring", unit="batch")
+    results: List[ScoreResult] = []
+    for start in starts:
+        results += scorer.score_batch(split.inputs[start:start + batch_size])
+    return results
+
+
+def compute_metrics(scorer: Scorer, split: PreparedSplit, results: List[ScoreResult]) -> Dict:
     scores = np.array([r.score for r in results])
-    metrics = {"checkpoint_id": scorer.checkpoint.checkpoint_id,
-               "model": scorer.model.name, "n_images": int(len(scores)),
+    metrics = {"checkpoint_id": scorer.checkpoint.checkpoint_id, "model": scorer.model.name,
+               "n_images": int(len(scores)), "threshold": scorer.calibration.threshold,
                "image_auroc": auroc(split.labels, scores),
                **threshold_metrics(split.labels, scores, scorer.calibration.threshold)}
     if split.masks is not None:
@@ -29,9 +41,90 @@ def evaluate_folder(checkpoint, data_dir, device: str = "auto", progress: bool =
     by_type = defaultdict(list)
     for name, score in zip(split.label_names, scores):
         by_type[name].append(float(score))
-    metrics["mean_score_by_type"] = {k: float(np.mean(v)) for k, v in by_type.items()}
-    good = scores[split.labels == 0]
-    metrics["auroc_by_type"] = {
-        k: auroc(np.r_[np.zeros(len(good)), np.ones(len(v))], np.r_[good, v])
-        for k, v in by_type.items() if k != "good"}
+    good = np.array(by_type.get("good", []))
+    metrics["per_type"] = {
+        name: {"n": len(values), "mean_score": float(np.mean(values)),
+               "detected": int(np.sum(np.array(values) > scorer.calibration.threshold)),
+               **({"image_auroc": auroc(np.r_[np.zeros(len(good)), np.ones(len(values))],
+                                        np.r_[good, values])} if name != "good" else {})}
+        for name, values in by_type.items()}
+    return metrics
+
+
+def plot_roc(labels, scores, path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")  # files only: works on a headless robot or server
+    import matplotlib.pyplot as plt
+
+    fpr, tpr = roc_curve(labels, scores)
+    figure, axis = plt.subplots(figsize=(4.5, 4.5), dpi=110)
+    axis.plot(fpr, tpr, lw=2, label=f"AUROC {auroc(labels, scores):.3f}")
+    axis.plot([0, 1], [0, 1], "k--", lw=1, label="chance")
+    axis.set(xlabel="false positive rate", ylabel="true positive rate", title=title,
+             xlim=(0, 1), ylim=(0, 1.01))
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def gallery_rows(split: PreparedSplit, results: List[ScoreResult], per_type: int) -> List[int]:
+    """Indices to show: the highest- and lowest-scoring images of each type, in order."""
+    chosen = []
+    for name in dict.fromkeys(split.label_names):
+        members = sorted((i for i, n in enumerate(split.label_names) if n == name),
+                         key=lambda i: results[i].score)
+        picks = members[-((per_type + 1) // 2):] + members[:per_type // 2]
+        chosen += list(dict.fromkeys(picks))
+    return chosen
+
+
+def save_gallery(split: PreparedSplit, results: List[ScoreResult], map_threshold: float,
+                 path: Path, per_type: int = 2) -> None:
+    """One row per image: input | reconstruction | anomaly map | ground-truth mask."""
+    from PIL import Image, ImageDraw
+
+    rows = []
+    for index in gallery_rows(split, results, per_type):
+        result = results[index]
+        size = result.anomaly_map.shape[0]
+        recon = (input_to_display_rgb(result.reconstruction) if result.reconstruction is not None
+                 else np.zeros((size, size, 3), np.uint8))
+        mask = (split.masks[index] if split.masks is not None else np.zeros((size, size), bool))
+        tiles = [input_to_display_rgb(split.inputs[index]), recon,
+                 colorize(display_scale(result.anomaly_map, map_threshold)),
+                 np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=2)]
+        row = Image.fromarray(np.concatenate(tiles, axis=1)).resize((4 * 128, 128), Image.NEAREST)
+        strip = Image.new("RGB", (4 * 128 + 170, 128), "white")
+        strip.paste(row, (170, 0))
+        ImageDraw.Draw(strip).text((6, 50), f"{split.label_names[index]}\nscore {result.score:.4g}"
+                                   f"\n{'ANOMALY' if result.is_anomaly else 'ok'}", fill="black")
+        rows.append(strip)
+    header = Image.new("RGB", (4 * 128 + 170, 18), "white")
+    ImageDraw.Draw(header).text((176, 3), "input           reconstruction     anomaly map"
+                                "        ground truth", fill="black")
+    canvas = Image.new("RGB", (header.width, 18 + 128 * len(rows)), "white")
+    canvas.paste(header, (0, 0))
+    for i, row in enumerate(rows):
+        canvas.paste(row, (0, 18 + 128 * i))
+    canvas.save(path)
+
+
+def evaluate_folder(checkpoint, data_dir, device: str = "auto", progress: bool = True,
+                    out_dir: Optional[Path] = None) -> Dict:
+    """Metrics on <data_dir>/test; with out_dir also metrics.json, roc.png and gallery.png."""
+    scorer = Scorer(checkpoint, device)
+    split = prepare_split(data_dir, "test", scorer.preprocessing, progress=progress)
+    started = time.perf_counter()
+    results = score_split(scorer, split, progress=progress)
+    metrics = compute_metrics(scorer, split, results)
+    metrics["ms_per_image"] = 1000 * (time.perf_counter() - started) / max(1, len(results))
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        scores = [r.score for r in results]
+        plot_roc(split.labels, scores, out_dir / "roc.png",
+                 f"{scorer.model.name} on {Path(data_dir).name}")
+        save_gallery(split, results, scorer.calibration.map_threshold, out_dir / "gallery.png")
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

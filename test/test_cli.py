@@ -20,12 +20,17 @@ def test_train_writes_a_calibrated_checkpoint(small_checkpoint):
 def test_eval_reports_metrics(small_checkpoint, synthetic_dataset, tmp_path, capsys):
     out = tmp_path / "metrics.json"
     assert gan_anomaly(["eval", "--model", str(small_checkpoint), "--data",
-                        str(synthetic_dataset), "--json", str(out), "--device", "cpu"]) == 0
+                        str(synthetic_dataset), "--json", str(out), "--device", "cpu",
+                        "--out", str(tmp_path / "eval")]) == 0
     metrics = json.loads(out.read_text())
     assert metrics["n_images"] == 6 + 2 * 5
-    assert 0.0 <= metrics["image_auroc"] <= 1.0
-    assert "pixel_auroc" in metrics and set(metrics["auroc_by_type"]) == {
-        "dent", "bump", "hole", "scratch", "stain"}
+    assert 0.0 <= metrics["image_auroc"] <= 1.0 and 0.0 <= metrics["pixel_auroc"] <= 1.0
+    assert set(metrics["per_type"]) == {"good", "dent", "bump", "hole", "scratch", "stain"}
+    assert sum(metrics["confusion"].values()) == 16
+    for picture in ("roc.png", "gallery.png"):
+        with Image.open(tmp_path / "eval" / picture) as image:
+            assert image.width > 300 and image.height > 300
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
 
 
 def test_train_refuses_folder_without_train_good(tmp_path, capsys):

@@ -138,3 +138,14 @@ def test_model_refuses_bad_sizes():
         create_model("ganomaly", 3, 48)
     with pytest.raises(ValueError, match="unknown model"):
         create_model("nope", 3, 64)
+
+
+def test_roc_curve_matches_auroc():
+    from gan_anomaly_ros.metrics import roc_curve
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 200)
+    scores = np.round(rng.normal(labels * 0.8, 1.0), 1)  # rounded: many ties
+    fpr, tpr = roc_curve(labels, scores)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+    assert np.trapezoid(tpr, fpr) == pytest.approx(auroc(labels, scores))
