@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Dict, Type
 
 from .base import AnomalyModel, Prediction
+from .f_anogan import FAnoGAN
 from .ganomaly import Ganomaly
+from .skip_ganomaly import SkipGanomaly
 
-MODELS: Dict[str, Type[AnomalyModel]] = {Ganomaly.name: Ganomaly}
+MODELS: Dict[str, Type[AnomalyModel]] = {
+    model.name: model for model in (Ganomaly, SkipGanomaly, FAnoGAN)}
 
 
 def create_model(name: str, channels: int, size: int, **hparams) -> AnomalyModel:

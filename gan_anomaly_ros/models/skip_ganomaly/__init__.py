@@ -1,4 +1,4 @@
-"""Skip-GANomaly (Akcay, Atapour-Abarghouei, Breckon, IJCNN 2019): U-Net generator + discriminator."""
+"""Skip-GANomaly (Akcay, Atapour-Abarghouei, Breckon, IJCNN 2019): U-Net GAN, residual map."""
 
 from .model import SkipGanomaly
 

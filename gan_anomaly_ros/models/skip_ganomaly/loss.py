@@ -1,4 +1,4 @@
-"""Skip-GANomaly losses (paper section III.B) and anomaly score (section III.C)."""
+"""Skip-GANomaly training objectives and anomaly score."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from ..gan_losses import discriminator_loss, generator_loss, gradient_penalty
 
 
 class GeneratorLoss(nn.Module):
-    """Eq. 4: L = w_adv * L_adv + w_con * L_con + w_lat * L_lat.
+    """L = w_adv * L_adv + w_con * L_con + w_lat * L_lat (the paper's total generator loss).
 
-    - L_adv (eq. 1): the generator's adversarial term on the discriminator's logits for x^
+    - L_adv: the generator's adversarial term on the discriminator's logits for x^
       (BCE towards "real", or -D(x^) for WGAN-GP), as the authors' code does.
-    - L_con (eq. 2): ||x - x^||_1, contextual (reconstruction) loss.
-    - L_lat (eq. 3): ||f(x) - f(x^)||_2, the discriminator's last feature maps.
+    - L_con: ||x - x^||_1, contextual (reconstruction) loss.
+    - L_lat: ||f(x) - f(x^)||_2, the discriminator's last feature maps.
     Defaults w_adv=1, w_con=50, w_lat=1, as in the authors' code: reconstruction dominates.
     """
 
@@ -49,17 +49,16 @@ class DiscriminatorLoss(nn.Module):
         real_logits, _ = discriminator(images)
         fake_logits, _ = discriminator(reconstructions)
         loss = discriminator_loss(self.gan_loss, real_logits, fake_logits)
-        logs = {"loss_d": loss}
-        if self.gan_loss == "wgan-gp":
-            penalty = gradient_penalty(lambda x: discriminator(x)[0], images, reconstructions,
-                                       self.gp_weight)
-            logs = {"loss_d": loss + penalty, "gradient_penalty": penalty}
-        return logs
+        if self.gan_loss != "wgan-gp":
+            return {"loss_d": loss}
+        penalty = gradient_penalty(lambda x: discriminator(x)[0], images, reconstructions,
+                                   self.gp_weight)
+        return {"loss_d": loss + penalty, "gradient_penalty": penalty}
 
 
 def anomaly_score(images, reconstructions, features_real, features_fake,
                   score_lambda: float = 0.9) -> torch.Tensor:
-    """Eq. 5: A(x) = lambda * R(x) + (1 - lambda) * L(x), per sample, lambda = 0.9.
+    """A(x) = lambda * R(x) + (1 - lambda) * L(x), per sample, lambda = 0.9.
 
     R(x) = mean |x - x^| (the contextual loss), L(x) = mean (f(x) - f(x^))^2 (the latent loss).
     The paper then min-max scales A over the test set; a live scorer cannot, so the raw value is

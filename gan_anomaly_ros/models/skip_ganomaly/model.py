@@ -1,8 +1,9 @@
 """Skip-GANomaly: training step and scoring around the networks in torch_model.py.
 
-Training alternates, per batch, one generator step (eq. 4) and one discriminator step (classic
-GAN or WGAN-GP, hparam ``gan_loss``). Score: eq. 5, lambda * |x - x^| + (1 - lambda) *
-(f(x) - f(x^))^2 per image. Anomaly map: the smoothed per-pixel residual |x - x^|.
+Training alternates, per batch, one generator step (L = w_adv L_adv + w_con L_con + w_lat L_lat)
+and one discriminator step (classic GAN or WGAN-GP, hparam ``gan_loss``).
+Score: A(x) = lambda * mean|x - x^| + (1 - lambda) * mean (f(x) - f(x^))^2 per image.
+Anomaly map: the smoothed per-pixel residual |x - x^|.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ class SkipGanomaly(AnomalyModel):
     """Hyper-parameters (paper / authors' code defaults where they exist):
 
     latent_dim=100 (bottleneck width), base_width=32 (first conv width; the paper's 64 is slow
-    on CPU), w_adv=1, w_con=50, w_lat=1 (eq. 4), lr=2e-4, beta1=0.5 (Adam, both networks),
-    gan_loss="gan" | "wgan-gp", gp_weight=10 (WGAN-GP only), score_lambda=0.9 (eq. 5),
+    on CPU), w_adv=1, w_con=50, w_lat=1 (loss weights), lr=2e-4, beta1=0.5 (Adam, both networks),
+    gan_loss="gan" | "wgan-gp", gp_weight=10 (WGAN-GP only), score_lambda=0.9 (lambda in A(x)),
     map_sigma=size/32 (anomaly map smoothing, pixels).
     """
 

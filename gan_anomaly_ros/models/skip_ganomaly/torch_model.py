@@ -1,4 +1,4 @@
-"""Skip-GANomaly networks (paper section III.A, Fig. 2).
+"""Skip-GANomaly networks (the paper's "Proposed approach" and its Fig. 2).
 
 - Generator: a U-Net. The down path is the shared DCGAN encoder (halving to 4x4, then a 4x4
   convolution to a 1x1 bottleneck); the up path mirrors it with transposed convolutions and
