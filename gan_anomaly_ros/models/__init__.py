@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Dict, Type
 
 from .base import AnomalyModel, Prediction
+from .adgan import Adgan
+from .anogan import Anogan
 from .f_anogan import FAnoGAN
 from .ganomaly import Ganomaly
 from .skip_ganomaly import SkipGanomaly
 
 MODELS: Dict[str, Type[AnomalyModel]] = {
-    model.name: model for model in (Ganomaly, SkipGanomaly, FAnoGAN)}
+    model.name: model for model in (Ganomaly, SkipGanomaly, FAnoGAN, Anogan, Adgan)}
 
 
 def create_model(name: str, channels: int, size: int, **hparams) -> AnomalyModel:
