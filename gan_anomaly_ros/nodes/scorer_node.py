@@ -12,6 +12,7 @@ import threading
 import time
 
 import numpy as np
+import torch
 from geometry_msgs.msg import Point
 from rclpy.node import Node
 from sensor_msgs.msg import Image, RegionOfInterest
@@ -41,6 +42,11 @@ class ScorerNode(Node):
         model = self.declare_parameter("model", "").value
         device = self.declare_parameter("device", "auto").value
         self.publish_images = bool(self.declare_parameter("publish_images", True).value)
+        # 0 keeps torch's default; on a small shared CPU, 1 avoids threads fighting the camera
+        # driver and the other nodes for cores.
+        threads = int(self.declare_parameter("torch_threads", 0).value)
+        if threads > 0:
+            torch.set_num_threads(threads)
         if device.split(":")[0] not in DEVICE_CHOICES:
             raise StartupError(f"parameter device must be one of {DEVICE_CHOICES}, got {device!r}")
         try:
