@@ -7,12 +7,14 @@ from typing import Dict, Type
 from .base import AnomalyModel, Prediction
 from .adgan import Adgan
 from .anogan import Anogan
+from .bigan import BiGAN
 from .f_anogan import FAnoGAN
 from .ganomaly import Ganomaly
 from .skip_ganomaly import SkipGanomaly
+from .transgan import TransGAN
 
 MODELS: Dict[str, Type[AnomalyModel]] = {
-    model.name: model for model in (Ganomaly, SkipGanomaly, FAnoGAN, Anogan, Adgan)}
+    model.name: model for model in (Ganomaly, SkipGanomaly, FAnoGAN, BiGAN, Anogan, Adgan, TransGAN)}
 
 
 def create_model(name: str, channels: int, size: int, **hparams) -> AnomalyModel:

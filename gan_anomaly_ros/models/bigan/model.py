@@ -1,7 +1,10 @@
 """BiGAN / ALI trained as in EGBAD (Zenati et al. 2018, "Efficient GAN-Based Anomaly Detection").
 
-Training alternates ``critic_steps`` discriminator updates and one joint G/E update per batch.
-Score (EGBAD eq. 6, feature-matching variant, alpha = 0.9):
+Training: per batch, ``n_critic`` updates of the joint discriminator D(x, z) and one joint update
+of G and E (swapped-label adversarial loss + feature_weight * feature matching on D's joint
+features). Objective ``gan_loss``: "wgan-gp" (default) or the classic "gan". Adam(lr 2e-4,
+betas (0.5, 0.999)), the DCGAN settings EGBAD starts from.
+Score (EGBAD, feature-matching variant, alpha = 0.9):
     A(x) = alpha * ||x - G(E(x))||_1 + (1 - alpha) * ||f(x, E(x)) - f(G(E(x)), E(x))||_1
 Anomaly map: the smoothed residual |x - G(E(x))| (maps.residual_map).
 """
@@ -15,9 +18,9 @@ import torch
 
 from ..base import AnomalyModel, Prediction
 from ..dcgan import NORMS, init_weights
-from ..gan_losses import check_gan_loss, discriminator_loss
+from ..gan_losses import check_gan_loss
 from ..maps import default_sigma, residual_map
-from .loss import egbad_score, generator_encoder_loss, joint_gradient_penalty
+from .loss import discriminator_objective, egbad_score, generator_encoder_loss
 from .torch_model import BiGANNetworks
 
 
@@ -30,6 +33,12 @@ def resolve_d_norm(gan_loss: str, d_norm) -> str:
     if gan_loss == "wgan-gp" and d_norm == "batch":
         raise ValueError("a WGAN-GP critic must not use BatchNorm: d_norm 'layer' or 'none'")
     return d_norm
+
+
+def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
 
 
 @contextmanager
@@ -47,18 +56,18 @@ class BiGAN(AnomalyModel):
 
     def __init__(self, channels: int, size: int, latent_dim: int = 100, base_width: int = 32,
                  feature_dim: int = 256, gan_loss: str = "wgan-gp", d_norm: str = None,
-                 feature_weight: float = 1.0, gp_weight: float = 10.0, critic_steps: int = 1,
+                 feature_weight: float = 1.0, gp_weight: float = 10.0, n_critic: int = 1,
                  lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, alpha: float = 0.9,
                  map_sigma: float = None):
         check_gan_loss(gan_loss)
         d_norm = resolve_d_norm(gan_loss, d_norm)
-        if int(critic_steps) < 1:
-            raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
+        if int(n_critic) < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         map_sigma = default_sigma(size) if map_sigma is None else float(map_sigma)
         super().__init__(channels, size, latent_dim=latent_dim, base_width=base_width,
                          feature_dim=feature_dim, gan_loss=gan_loss, d_norm=d_norm,
                          feature_weight=feature_weight, gp_weight=gp_weight,
-                         critic_steps=int(critic_steps), lr=lr, beta1=beta1, beta2=beta2,
+                         n_critic=int(n_critic), lr=lr, beta1=beta1, beta2=beta2,
                          alpha=alpha, map_sigma=map_sigma)
         self.networks = BiGANNetworks(size, channels, latent_dim, base_width, feature_dim, d_norm)
         self.networks.apply(init_weights)
@@ -74,24 +83,15 @@ class BiGAN(AnomalyModel):
 
     def discriminator_step(self, batch, optimizer) -> Dict[str, float]:
         """One D update: real pairs (x, E(x)) against generated pairs (G(z), z)."""
-        nets, kind = self.networks, self.hparams["gan_loss"]
+        nets, hp = self.networks, self.hparams
         with torch.no_grad():
-            latents_real = nets.encoder(batch)
             latents_fake = nets.sample_latent(batch.shape[0], batch)
-            fakes = nets.generator(latents_fake)
-        real_logits, _ = nets.discriminator(batch, latents_real)
-        fake_logits, _ = nets.discriminator(fakes, latents_fake)
-        loss = discriminator_loss(kind, real_logits, fake_logits)
-        logs = {"loss_d": loss}
-        if kind == "wgan-gp":
-            logs["gradient_penalty"] = joint_gradient_penalty(
-                nets.discriminator, (batch, latents_real), (fakes, latents_fake),
-                self.hparams["gp_weight"])
-            loss = loss + logs["gradient_penalty"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {name: float(value.detach()) for name, value in logs.items()}
+            real_pair = (batch, nets.encoder(batch))
+            fake_pair = (nets.generator(latents_fake), latents_fake)
+        losses = discriminator_objective(hp["gan_loss"], nets.discriminator, real_pair,
+                                         fake_pair, hp["gp_weight"])
+        _step(optimizer, losses.pop("loss"))
+        return {name: float(value.detach()) for name, value in losses.items()}
 
     def generator_encoder_step(self, batch, optimizer) -> Dict[str, float]:
         """One joint G/E update: swapped-label adversarial loss + feature_weight * feature loss."""
@@ -103,13 +103,11 @@ class BiGAN(AnomalyModel):
                                                             latents_fake)
             losses = generator_encoder_loss(hp["gan_loss"], real_logits, fake_logits,
                                             features_real, features_fake, hp["feature_weight"])
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss_ge"].backward()
-            optimizer.step()
+            _step(optimizer, losses["loss_ge"])
         return {name: float(value.detach()) for name, value in losses.items()}
 
     def training_step(self, batch, optimizers) -> Dict[str, float]:
-        for _ in range(self.hparams["critic_steps"]):
+        for _ in range(self.hparams["n_critic"]):
             logs = self.discriminator_step(batch, optimizers["discriminator"])
         logs.update(self.generator_encoder_step(batch, optimizers["generator"]))
         return logs

@@ -1,12 +1,12 @@
-"""TransGAN networks (Jiang, Chang & Wang, NeurIPS 2021): convolution-free generator and critic.
+"""TransGAN networks (Jiang, Chang & Wang, NeurIPS 2021): a transformer generator and a ViT critic.
 
-Generator (TransGAN sec. 3.1): z -> MLP -> a small grid of tokens with learned positional
+Generator: z -> MLP -> a small grid of tokens with learned positional
 embeddings -> pre-norm transformer blocks -> pixel-shuffle upsampling stages that double the
 grid and shrink the embedding -> linear projection to C channels -> tanh. At larger grids the
-blocks attend within non-overlapping windows (the paper's grid self-attention, sec. 3.3), so the
+blocks attend within non-overlapping windows (the paper's grid self-attention), so the
 cost grows linearly with the number of pixels.
 
-Discriminator (sec. 3.2): a ViT over patches with a cls token; the logit comes from the cls token
+Discriminator: a ViT over patches with a cls token; the logit comes from the cls token
 and the final token features are returned for AnoGAN's feature (perceptual) loss.
 No BatchNorm anywhere (LayerNorm only), so both networks work with WGAN-GP.
 """
@@ -100,7 +100,7 @@ class Stage(nn.Module):
 
 
 def pixel_shuffle_tokens(tokens: torch.Tensor, side: int) -> torch.Tensor:
-    """B x side^2 x 4D -> B x (2 side)^2 x D (TransGAN's upsampling, sec. 3.1)."""
+    """B x side^2 x 4D -> B x (2 side)^2 x D (TransGAN's upsampling)."""
     batch, _, dim = tokens.shape
     grid = tokens.transpose(1, 2).reshape(batch, dim, side, side)
     return F.pixel_shuffle(grid, 2).flatten(2).transpose(1, 2)
