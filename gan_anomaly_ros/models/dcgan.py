@@ -71,6 +71,23 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+class Discriminator(nn.Module):
+    """DCGAN discriminator/critic: image -> (one raw logit per image, last feature map).
+
+    ``norm="batch"`` for the classic GAN; a WGAN-GP critic needs "layer" or "none" (the
+    gradient penalty is per sample, BatchNorm mixes the samples).
+    """
+
+    def __init__(self, size: int, channels: int, base_width: int, norm: str = "batch"):
+        super().__init__()
+        self.encoder = Encoder(size, channels, 1, base_width, final_conv=False, norm=norm)
+        self.classifier = nn.Conv2d(self.encoder.out_width, 1, 4, 1, 0, bias=False)
+
+    def forward(self, x: torch.Tensor):
+        features = self.encoder(x)
+        return self.classifier(features).view(-1), features
+
+
 def init_weights(module: nn.Module) -> None:
     """DCGAN initialisation (normal 0.02), as the GANomaly paper's code does."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):

@@ -18,7 +18,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..datasets import DatasetError, list_split, read_depth_m, read_rgb
-from ..geometry import CameraIntrinsics, D435_COLOR_640X480, intrinsics_for_image
+from ..geometry import CameraIntrinsics, intrinsics_for_image
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import numpy_to_image
 from ..ros.node_main import StartupError, run_node

@@ -10,12 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Tuple
-
-import torch
-from torch import nn
-
-from ..dcgan import Decoder, Encoder
+from ..dcgan import Decoder, Discriminator, Encoder
 
 
 class Generator(Decoder):
@@ -26,14 +21,8 @@ class LatentEncoder(Encoder):
     """E: image -> z (B x latent_dim x 1 x 1); the shared DCGAN encoder."""
 
 
-class Critic(nn.Module):
-    """C: image -> (logits (B,), features f(x) (B x W x 4 x 4))."""
+class Critic(Discriminator):
+    """C: image -> (logits (B,), features f(x) (B x W x 4 x 4)); BatchNorm-free by default."""
 
     def __init__(self, size: int, channels: int, base_width: int, norm: str = "layer"):
-        super().__init__()
-        self.encoder = Encoder(size, channels, 1, base_width, final_conv=False, norm=norm)
-        self.classifier = nn.Conv2d(self.encoder.out_width, 1, 4, 1, 0, bias=False)
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        features = self.encoder(x)
-        return self.classifier(features).view(-1), features
+        super().__init__(size, channels, base_width, norm)

@@ -15,7 +15,9 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-from ..dcgan import Encoder
+from ..dcgan import Discriminator, Encoder
+
+__all__ = ["Discriminator", "UNetGenerator"]
 
 
 def _up_block(in_width: int, out_width: int) -> nn.Sequential:
@@ -58,20 +60,3 @@ class UNetGenerator(nn.Module):
         for up, skip in zip(self.ups, reversed(skips)):
             y = up(torch.cat([y, skip], dim=1))
         return self.output(torch.cat([y, skips[0]], dim=1))
-
-
-class Discriminator(nn.Module):
-    """DCGAN discriminator/critic: returns (logits (B,), features f(x) (B x W x 4 x 4)).
-
-    ``norm`` is "batch" for the classic GAN; WGAN-GP critics need a BatchNorm-free one ("layer"),
-    because the gradient penalty is per sample.
-    """
-
-    def __init__(self, size: int, channels: int, base_width: int, norm: str = "batch"):
-        super().__init__()
-        self.encoder = Encoder(size, channels, 1, base_width, final_conv=False, norm=norm)
-        self.classifier = nn.Conv2d(self.encoder.out_width, 1, 4, 1, 0, bias=False)
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        features = self.encoder(x)
-        return self.classifier(features).view(-1), features
