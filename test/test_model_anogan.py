@@ -12,53 +12,8 @@ from torch import nn
 from gan_anomaly_ros.models.anogan import Anogan
 from gan_anomaly_ros.models.latent_search import eval_mode, search_latent
 
-SIZE = 32
-SMALL = {"base_width": 8, "latent_dim": 16}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny convolutions gain nothing from a second intra-op thread, and on a shared 2-core
-    # machine the thread pool's contention makes them 10x+ slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def normal_images(count: int, channels: int, seed: int) -> torch.Tensor:
-    """Dark horizontal stripes at a random phase with a ramp and a little noise."""
-    g = torch.Generator().manual_seed(seed)
-    phase = torch.rand(count, 1, 1, 1, generator=g) * 2 * math.pi
-    rows = torch.linspace(0, 2 * math.pi, SIZE).view(1, 1, SIZE, 1)
-    ramp = torch.linspace(0, 1, SIZE).view(1, 1, 1, SIZE)
-    images = -0.5 + 0.25 * torch.sin(2 * rows + phase) + 0.2 * ramp
-    images = images + 0.03 * torch.randn(count, channels, SIZE, SIZE, generator=g)
-    return images.clamp(-1, 1)
-
-
-def with_square(images: torch.Tensor, half: int = 5) -> torch.Tensor:
-    """The clear defect: a saturated bright square in the middle."""
-    out = images.clone()
-    c = SIZE // 2
-    out[..., c - half:c + half, c - half:c + half] = 1.0
-    return out
-
-
-def train(model: nn.Module, data: torch.Tensor, steps: int, seed: int = 0) -> None:
-    torch.manual_seed(seed)
-    optimizers = model.configure_optimizers()
-    order = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(steps):
-        model.training_step(data[torch.randint(0, len(data), (16,), generator=order)],
-                            optimizers)
-    model.zero_grad(set_to_none=True)  # so that tests can tell a gradient made by predict
-    model.eval()
-
-
-def snapshot(model: nn.Module) -> dict:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+from stripes_data import (  # noqa: F401 (one_thread: an autouse fixture)
+    SIZE, SMALL, one_thread, normal_images, with_square, train, snapshot)
 
 
 @pytest.fixture(scope="module")

@@ -11,41 +11,8 @@ from gan_anomaly_ros.models.skip_ganomaly import SkipGanomaly
 SMALL = {"base_width": 8, "latent_dim": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models: extra threads only fight over the shared cores.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def ramps(n, channels, size=32, seed=0):
-    """Normal data: smooth linear gradients of random orientation and amplitude."""
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size),
-                            indexing="ij")
-    theta = torch.rand(n, 1, 1, 1, generator=g) * 6.283
-    amplitude = 0.3 + 0.5 * torch.rand(n, channels, 1, 1, generator=g)
-    return amplitude * (torch.cos(theta) * xx + torch.sin(theta) * yy)
-
-
-def paste_square(images):
-    out = images.clone()
-    out[:, :, 10:18, 12:20] = 1.0
-    return out
-
-
-def train(model, data, epochs, seed=0):
-    """A minimal fit(): epoch hook, train mode, shuffled batches of 16."""
-    g = torch.Generator().manual_seed(seed)
-    optimizers = model.configure_optimizers()
-    for epoch in range(epochs):
-        model.on_epoch_start(epoch, epochs)
-        model.train()
-        for index in torch.randperm(len(data), generator=g).split(16):
-            logs = model.training_step(data[index], optimizers)
-    return logs
+from ramp_data import (  # noqa: F401 (one_thread: an autouse fixture)
+    one_thread, ramps, paste_square, train)
 
 
 @pytest.mark.parametrize("channels", [1, 3, 4])

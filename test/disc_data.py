@@ -1,0 +1,53 @@
+"""Tiny disc images and a short training loop for the BiGAN and TransGAN tests."""
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny networks on a shared 2-core machine: more threads only add contention.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def normal_images(n, channels, size, seed):
+    """A mid-grey disc, slightly off-centre, on a dark background, with a little noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] / size
+    out = np.empty((n, channels, size, size), np.float32)
+    for i in range(n):
+        cy, cx = 0.5 + rng.uniform(-0.05, 0.05, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < 0.3 ** 2
+        for c in range(channels):
+            out[i, c] = np.where(disc, 0.1 * c - 0.1, -0.6) + rng.normal(0, 0.03, (size, size))
+    return torch.from_numpy(out)
+
+
+def with_square(images, seed):
+    """The same images with a bright (+1) square of a quarter of the side pasted in."""
+    rng = np.random.default_rng(seed)
+    out = images.clone()
+    size = images.shape[-1]
+    side = size // 4
+    for image in out:
+        y, x = rng.integers(size // 8, size - side - size // 8, 2)
+        image[:, y:y + side, x:x + side] = 1.0
+    return out
+
+
+def train(model, images, epochs, batch_size=16):
+    optimizers = model.configure_optimizers()
+    order_rng = torch.Generator().manual_seed(0)
+    logs = {}
+    for epoch in range(epochs):
+        model.on_epoch_start(epoch, epochs)
+        model.train()
+        order = torch.randperm(len(images), generator=order_rng)
+        for start in range(0, len(images) - 1, batch_size):
+            logs = model.training_step(images[order[start:start + batch_size]], optimizers)
+    model.eval()
+    return logs
