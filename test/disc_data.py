@@ -1,17 +1,9 @@
 """Tiny disc images and a short training loop for the BiGAN and TransGAN tests."""
 
 import numpy as np
-import pytest
 import torch
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny networks on a shared 2-core machine: more threads only add contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from single_thread import one_thread  # noqa: F401 (re-exported fixture)
 
 
 def normal_images(n, channels, size, seed):

@@ -1,16 +1,8 @@
 """Tiny gradient images and a short training loop for the f-AnoGAN and Skip-GANomaly tests."""
 
-import pytest
 import torch
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models: extra threads only fight over the shared cores.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from single_thread import one_thread  # noqa: F401 (re-exported fixture)
 
 
 def ramps(n, channels, size=32, seed=0):

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 from torch import nn
-
 
 SIZE = 32
 SMALL = {"base_width": 8, "latent_dim": 16}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny convolutions gain nothing from a second intra-op thread, and on a shared 2-core
-    # machine the thread pool's contention makes them 10x+ slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from single_thread import one_thread  # noqa: F401 (re-exported fixture)
 
 
 def normal_images(count: int, channels: int, seed: int) -> torch.Tensor:

@@ -21,6 +21,12 @@ class Prediction:
     reconstructions: Optional[torch.Tensor]  # B x C x S x S, or None for models without one
 
 
+def adam_optimizers(lr: float, betas, **modules: nn.Module) -> Dict[str, torch.optim.Optimizer]:
+    """One Adam per named network, same settings (the DCGAN recipe most of our GANs use)."""
+    return {name: torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(betas))
+            for name, module in modules.items()}
+
+
 class AnomalyModel(nn.Module, ABC):
     """Base class: subclasses set ``name`` and implement the three abstract methods."""
 

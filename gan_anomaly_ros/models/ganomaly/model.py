@@ -12,10 +12,10 @@ from typing import Dict
 
 import torch
 
-from ..base import AnomalyModel, Prediction
+from ..base import AnomalyModel, Prediction, adam_optimizers
+from ..dcgan import init_weights
 from ..maps import default_sigma, residual_map
 from .loss import DiscriminatorLoss, GeneratorLoss
-from ..dcgan import init_weights
 from .torch_model import Discriminator, Generator
 
 SCORE_MODES = ("latent", "residual")
@@ -42,11 +42,8 @@ class Ganomaly(AnomalyModel):
         self.discriminator_loss = DiscriminatorLoss()
 
     def configure_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
-        betas = (self.hparams["beta1"], 0.999)
-        lr = self.hparams["lr"]
-        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
-                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr,
-                                                  betas=betas)}
+        return adam_optimizers(self.hparams["lr"], (self.hparams["beta1"], 0.999),
+                               generator=self.generator, discriminator=self.discriminator)
 
     def training_step(self, batch, optimizers) -> Dict[str, float]:
         reconstruction, latent, latent_rec = self.generator(batch)

@@ -12,7 +12,7 @@ from typing import Dict
 
 import torch
 
-from ..base import AnomalyModel, Prediction
+from ..base import AnomalyModel, Prediction, adam_optimizers
 from ..dcgan import init_weights
 from ..gan_losses import check_gan_loss
 from ..maps import default_sigma, residual_map
@@ -53,11 +53,8 @@ class SkipGanomaly(AnomalyModel):
         self.discriminator_loss = DiscriminatorLoss(gan_loss, gp_weight)
 
     def configure_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
-        betas = (self.hparams["beta1"], 0.999)
-        lr = self.hparams["lr"]
-        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
-                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr,
-                                                  betas=betas)}
+        return adam_optimizers(self.hparams["lr"], (self.hparams["beta1"], 0.999),
+                               generator=self.generator, discriminator=self.discriminator)
 
     def training_step(self, batch, optimizers) -> Dict[str, float]:
         reconstruction = self.generator(batch)
