@@ -40,10 +40,13 @@ SETTINGS = {
     "skip_ganomaly": {"epochs": 30, "batch_size": 32, "hparams": {}},
     "f_anogan": {"epochs": 60, "batch_size": 32,
                  "hparams": {"lr": 1e-3, "encoder_lr": 1e-3, "gan_epochs_fraction": 0.67}},
-    "bigan": {"epochs": 30, "batch_size": 32, "hparams": {}},
-    "anogan": {"epochs": 30, "batch_size": 32, "hparams": {}},
-    "adgan": {"epochs": 30, "batch_size": 32, "hparams": {}},
-    "transgan": {"epochs": 30, "batch_size": 32, "hparams": {}},
+    # ALICE's cycle term: pure EGBAD reconstructions ignore the input at CPU training lengths.
+    "bigan": {"epochs": 30, "batch_size": 32, "hparams": {"lr": 1e-3, "cycle_weight": 1.0}},
+    # Latent-search models calibrate once, after the last epoch (a search per held-out image).
+    "anogan": {"epochs": 30, "batch_size": 32, "hparams": {}, "calibrate_every": 30},
+    "adgan": {"epochs": 30, "batch_size": 32, "hparams": {}, "calibrate_every": 30},
+    "transgan": {"epochs": 30, "batch_size": 32, "hparams": {"lr": 1e-3},
+                 "calibrate_every": 30},
 }
 DEFAULT_SETTINGS = {"epochs": 30, "batch_size": 32, "hparams": {}}
 
@@ -54,7 +57,8 @@ def run_one(model: str, dataset: str, args) -> dict:
     epochs = args.epochs or settings["epochs"]
     preprocessing = PreprocessConfig(mode=DATASETS[dataset], size=args.size)
     config = TrainConfig(model=model, epochs=epochs, batch_size=settings["batch_size"],
-                         seed=args.seed, device=args.device, hparams=settings["hparams"])
+                         seed=args.seed, device=args.device, hparams=settings["hparams"],
+                         calibrate_every=settings.get("calibrate_every", 1))
     checkpoint = Path(args.out) / "checkpoints" / f"{model}_{dataset}.safetensors"
     started = time.perf_counter()
     train_from_folder(data, checkpoint, preprocessing, config)

@@ -46,7 +46,8 @@ def cmd_train(args) -> int:
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                          seed=args.seed, holdout=args.holdout, device=args.device,
                          hparams=dict(args.hparam or []), amp=not args.no_amp,
-                         log_dir=args.log_dir, resume=args.resume)
+                         log_dir=args.log_dir, resume=args.resume,
+                         calibrate_every=args.calibrate_every)
     summary = train_from_folder(args.data, args.out, preprocessing, config,
                                 validation_dir=args.val_data)
     if "checkpoint_id" in summary:  # only the main process of a torchrun job reports
@@ -149,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--val-data", help="dataset whose test split picks the best epoch "
                                           "(image AUROC); without it the last epoch is kept")
     train.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
+    train.add_argument("--calibrate-every", type=int, default=1, metavar="N",
+                       help="recalibrate the threshold every N epochs and after the last "
+                            "(latent-search models spend a search per held-out image)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset's test split")

@@ -43,6 +43,10 @@ class TrainConfig:
     amp: bool = True
     log_dir: Optional[str] = None
     resume: bool = False
+    # Recalibrate every N epochs (and always after the last). Latent-search models (AnoGAN,
+    # ADGAN, TransGAN) pay a search per held-out image, so they calibrate less often; the
+    # per-epoch checkpoint then carries the newest calibration and says from which epoch.
+    calibrate_every: int = 1
 
 
 @dataclass
@@ -127,6 +131,7 @@ class TrainingRun:
         self.optimizers = distributed.wrap_optimizers(self.model.configure_optimizers(), self.info)
         self.out_path = Path(out_path) if out_path else None
         self.start_epoch, self.best_metric, self.history = 0, -np.inf, []
+        self.latest_calibration, self.calibrated_epoch = None, None
         self.writer = None
         if config.log_dir and self.info.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -143,7 +148,8 @@ class TrainingRun:
                 "batch_size": self.config.batch_size, "seed": self.config.seed,
                 "n_train": int(len(self.train_data)), "n_holdout": int(len(self.holdout)),
                 "train_seconds": round(seconds, 2), "device": str(self.device),
-                "world_size": self.info.world_size, "final_losses": losses}
+                "world_size": self.info.world_size, "final_losses": losses,
+                "calibrated_epoch": self.calibrated_epoch}
 
     def save_state(self, epoch: int, seconds: float):
         state = {"version": STATE_VERSION, "epoch": epoch, "seconds": seconds,
@@ -180,8 +186,15 @@ class TrainingRun:
                                    self.config.batch_size)
         return auroc(self.validation.labels, scores)
 
+    def calibration_due(self, epoch: int) -> bool:
+        every = max(1, int(self.config.calibrate_every))
+        return (self.latest_calibration is None or (epoch + 1) % every == 0
+                or epoch == self.config.epochs - 1)
+
     def end_epoch(self, epoch: int, losses: Dict, seconds: float):
-        calibration = self.calibrate()
+        if self.calibration_due(epoch):
+            self.latest_calibration, self.calibrated_epoch = self.calibrate(), epoch
+        calibration = self.latest_calibration
         record = {"epoch": epoch, **losses, "threshold": calibration.threshold}
         metric = float(epoch)  # without validation data the newest epoch is the best
         if self.validation is not None:
@@ -196,7 +209,12 @@ class TrainingRun:
         info = self.info_dict(epoch, seconds, losses)
         save_checkpoint(self.path(".last.safetensors"), self.model, self.preprocessing,
                         calibration, info)
-        if metric >= self.best_metric:
+        if metric >= self.best_metric and (self.validation is not None
+                                           or self.calibrated_epoch == epoch):
+            if self.calibrated_epoch != epoch:  # a new best must carry its own calibration
+                calibration = self.latest_calibration = self.calibrate()
+                self.calibrated_epoch = epoch
+                info = self.info_dict(epoch, seconds, losses)
             self.best_metric = metric
             save_checkpoint(self.out_path, self.model, self.preprocessing, calibration,
                             {**info, "best_epoch": epoch})

@@ -141,3 +141,17 @@ def test_bright_square_scores_higher_after_short_training():
     assert maps[square].mean() > 1.3 * maps[~square].mean()
     peaks = maps.flatten(1).argmax(dim=1)
     assert square.flatten(1)[torch.arange(8), peaks].float().mean() >= 0.75
+
+
+def test_cycle_term_makes_reconstructions_follow_the_input():
+    """ALICE's cycle term (cycle_weight > 0) is logged and pulls G(E(x)) towards x."""
+    images = normal_images(48, 3, 32, 0)
+    errors = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = BiGAN(3, 32, cycle_weight=weight, lr=1e-3, **SMALL)
+        logs = train(model, images, epochs=8)
+        assert ("cycle" in logs) == (weight > 0)
+        held_out = normal_images(8, 3, 32, 1)
+        errors[weight] = float((predict(model, held_out).reconstructions - held_out).abs().mean())
+    assert errors[1.0] < 0.93 * errors[0.0]

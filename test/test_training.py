@@ -70,6 +70,20 @@ def test_resume_continues_exactly_where_it_stopped(tiny_dataset, tmp_path):
     assert load_checkpoint(resumed).training["epochs"] == 3
 
 
+def test_sparse_calibration_ends_with_the_final_weights_calibration(tiny_dataset, tmp_path):
+    """--calibrate-every skips held-out scoring in between but always calibrates the end."""
+    every, sparse = tmp_path / "every.safetensors", tmp_path / "sparse.safetensors"
+    base = ["train", "--data", str(tiny_dataset), "--epochs", "3", *TINY]
+    assert gan_anomaly([*base, "--out", str(every)]) == 0
+    assert gan_anomaly([*base, "--out", str(sparse), "--calibrate-every", "5"]) == 0
+    a, b = load_checkpoint(every), load_checkpoint(sparse)
+    assert b.training["calibrated_epoch"] == 2 == a.training["calibrated_epoch"]
+    assert b.calibration.threshold == pytest.approx(a.calibration.threshold, rel=1e-6)
+    history = torch.load(tmp_path / "sparse.state.pt", weights_only=True)["history"]
+    # Epochs 0 and 1 share epoch 0's calibration; epoch 2 has its own.
+    assert history[0]["threshold"] == history[1]["threshold"]
+
+
 def test_resume_without_state_is_refused(tiny_dataset, tmp_path, capsys):
     code = gan_anomaly(["train", "--data", str(tiny_dataset), "--out",
                         str(tmp_path / "none.safetensors"), "--resume", *TINY])

@@ -75,6 +75,11 @@ def generator_encoder_loss(kind: str, real_logits, fake_logits, features_real, f
             "feature": feature}
 
 
+def cycle_loss(images: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+    """ALICE's cycle consistency (Li et al. 2017): mean |x - G(E(x))|."""
+    return (images - reconstructions).abs().mean()
+
+
 def egbad_score(images, reconstructions, features, features_reconstructed, alpha: float
                 ) -> torch.Tensor:
     """A(x) = alpha * ||x - G(E(x))||_1 + (1 - alpha) * ||f(x, E(x)) - f(G(E(x)), E(x))||_1.

@@ -4,6 +4,10 @@ Training: per batch, ``n_critic`` updates of the joint discriminator D(x, z) and
 of G and E (swapped-label adversarial loss + feature_weight * feature matching on D's joint
 features). Objective ``gan_loss``: "wgan-gp" (default) or the classic "gan". Adam(lr 2e-4,
 betas (0.5, 0.999)), the DCGAN settings EGBAD starts from.
+Optional ``cycle_weight`` (default 0 = EGBAD as published): adds ALICE's cycle-consistency term
+(Li et al. 2017, "ALICE") cycle_weight * |x - G(E(x))|_1 to the G/E update. Pure adversarial
+inversion makes G(E(x)) resemble x only after long training; in CPU-length runs the
+reconstructions ignore the input and the score falls to chance, which this term fixes.
 Score (EGBAD, feature-matching variant, alpha = 0.9):
     A(x) = alpha * ||x - G(E(x))||_1 + (1 - alpha) * ||f(x, E(x)) - f(G(E(x)), E(x))||_1
 Anomaly map: the smoothed residual |x - G(E(x))| (maps.residual_map).
@@ -20,7 +24,8 @@ from ..base import AnomalyModel, Prediction
 from ..dcgan import NORMS, init_weights
 from ..gan_losses import check_gan_loss
 from ..maps import default_sigma, residual_map
-from .loss import discriminator_objective, egbad_score, generator_encoder_loss
+from .loss import (cycle_loss, discriminator_objective, egbad_score,
+                   generator_encoder_loss)
 from .torch_model import BiGANNetworks
 
 
@@ -58,7 +63,7 @@ class BiGAN(AnomalyModel):
                  feature_dim: int = 256, gan_loss: str = "wgan-gp", d_norm: str = None,
                  feature_weight: float = 1.0, gp_weight: float = 10.0, n_critic: int = 1,
                  lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, alpha: float = 0.9,
-                 map_sigma: float = None):
+                 map_sigma: float = None, cycle_weight: float = 0.0):
         check_gan_loss(gan_loss)
         d_norm = resolve_d_norm(gan_loss, d_norm)
         if int(n_critic) < 1:
@@ -68,7 +73,7 @@ class BiGAN(AnomalyModel):
                          feature_dim=feature_dim, gan_loss=gan_loss, d_norm=d_norm,
                          feature_weight=feature_weight, gp_weight=gp_weight,
                          n_critic=int(n_critic), lr=lr, beta1=beta1, beta2=beta2,
-                         alpha=alpha, map_sigma=map_sigma)
+                         alpha=alpha, map_sigma=map_sigma, cycle_weight=float(cycle_weight))
         self.networks = BiGANNetworks(size, channels, latent_dim, base_width, feature_dim, d_norm)
         self.networks.apply(init_weights)
 
@@ -98,11 +103,15 @@ class BiGAN(AnomalyModel):
         nets, hp = self.networks, self.hparams
         with frozen(nets.discriminator):
             latents_fake = nets.sample_latent(batch.shape[0], batch)
-            real_logits, features_real = nets.discriminator(batch, nets.encoder(batch))
+            latents_real = nets.encoder(batch)
+            real_logits, features_real = nets.discriminator(batch, latents_real)
             fake_logits, features_fake = nets.discriminator(nets.generator(latents_fake),
                                                             latents_fake)
             losses = generator_encoder_loss(hp["gan_loss"], real_logits, fake_logits,
                                             features_real, features_fake, hp["feature_weight"])
+            if hp["cycle_weight"] > 0:
+                losses["cycle"] = cycle_loss(batch, nets.generator(latents_real))
+                losses["loss_ge"] = losses["loss_ge"] + hp["cycle_weight"] * losses["cycle"]
             _step(optimizer, losses["loss_ge"])
         return {name: float(value.detach()) for name, value in losses.items()}
 
