@@ -9,7 +9,11 @@ Each repeat times both implementations on the same batch (alternating which goes
 change in machine load hits both alike) and prints ms per image; the summary gives the medians,
 their ratio and the largest score difference between the two. Nothing is written to disk.
 The load average is printed before and after: on a shared machine, compare runs only at
-similar load.
+similar load. It also counts the floating-point operations of one image's search
+(torch.utils.flop_counter) and prints the rate each implementation reaches: both do the same
+arithmetic, so the speed-up can never exceed what batching adds to the device's throughput
+(large on a GPU, where one small call leaves most of it idle; small on a 2-core CPU, where the
+sequential loop already runs near its peak). `--device cuda` runs it on a GPU.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train-steps", type=int, default=0,
                         help="GAN training steps on noise images first (0: random init)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     return parser.parse_args(argv)
 
 
@@ -78,19 +83,37 @@ def inputs(count: int, args, seed: int) -> torch.Tensor:
                                            align_corners=False)
 
 
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def timed(model: Adgan, batch: torch.Tensor, batched: bool, max_copies="auto"):
+    synchronize(batch.device)
     started = time.perf_counter()
     with torch.no_grad():
         scores = model.search(batch, batched=batched, max_copies=max_copies).losses.mean(dim=1)
+    synchronize(batch.device)
     return (time.perf_counter() - started) * 1000.0 / batch.shape[0], scores
+
+
+def flops_per_image(model: Adgan, image: torch.Tensor) -> int:
+    """Floating-point operations of one image's search (all seeds and steps), counted on the
+    sequential reference (the batched one does the same arithmetic as grouped convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.search(image, batched=False)
+    return counter.get_total_flops()
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = build_model(args)
-    batch = inputs(args.batch, args, seed=args.seed + 2)
+    device = torch.device(args.device)
+    model = build_model(args).to(device)
+    batch = inputs(args.batch, args, seed=args.seed + 2).to(device)
     params = sum(p.numel() for p in model.generator.parameters())
     if args.max_copies is None:
         max_copies = model.copies_per_pass(batch.device)
@@ -132,6 +155,10 @@ def main(argv=None) -> int:
     print(f"median batched:    {batched_ms:9.1f} ms/image")
     print(f"median sequential: {sequential_ms:9.1f} ms/image")
     print(f"speed-up (sequential / batched): {sequential_ms / batched_ms:.2f}x")
+    flops = flops_per_image(model, batch[:1])
+    print(f"work per image: {flops / 1e9:.2f} GFLOP; rate reached: batched "
+          f"{flops / batched_ms / 1e6:.1f} GFLOP/s, sequential {flops / sequential_ms / 1e6:.1f}"
+          f" GFLOP/s (device {device})")
     print(f"max |score difference|: {max_diff:.3g}")
     return 0 if math.isfinite(max_diff) and max_diff <= 1e-3 else 1
 
