@@ -27,6 +27,13 @@ def adam_optimizers(lr: float, betas, **modules: nn.Module) -> Dict[str, torch.o
             for name, module in modules.items()}
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """zero_grad, backward, step: one update of the networks ``optimizer`` holds."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 class AnomalyModel(nn.Module, ABC):
     """Base class: subclasses set ``name`` and implement the three abstract methods."""
 

@@ -13,7 +13,7 @@ from typing import Dict
 
 import torch
 
-from ..base import AnomalyModel, Prediction
+from ..base import AnomalyModel, Prediction, optimizer_step
 from ..dcgan import Decoder, init_weights
 from ..gan_losses import check_gan_loss
 from ..latent_search import LatentSearchResult, check_loss, eval_mode, search_latent
@@ -28,12 +28,6 @@ TRAINING_DEFAULTS = {
     "gan": {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "n_critic": 1},
     "wgan-gp": {"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "n_critic": 5},
 }
-
-
-def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
 
 
 class DcganAnomalyModel(AnomalyModel):
@@ -87,10 +81,10 @@ class DcganAnomalyModel(AnomalyModel):
             with torch.no_grad():  # the critic step needs no graph through G
                 fake = self.generator(self.sample_latent(count, batch))
             loss_d = critic_loss(self.discriminator, batch, fake, kind, self.hparams["gp_weight"])
-            _step(optimizers["discriminator"], loss_d)
+            optimizer_step(optimizers["discriminator"], loss_d)
         loss_g = adversarial_loss(self.discriminator,
                                   self.generator(self.sample_latent(count, batch)), kind)
-        _step(optimizers["generator"], loss_g)
+        optimizer_step(optimizers["generator"], loss_g)
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
 
 

@@ -20,7 +20,7 @@ from typing import Dict
 
 import torch
 
-from ..base import AnomalyModel, Prediction
+from ..base import AnomalyModel, Prediction, optimizer_step
 from ..dcgan import NORMS, init_weights
 from ..gan_losses import check_gan_loss
 from ..maps import default_sigma, residual_map
@@ -38,12 +38,6 @@ def resolve_d_norm(gan_loss: str, d_norm) -> str:
     if gan_loss == "wgan-gp" and d_norm == "batch":
         raise ValueError("a WGAN-GP critic must not use BatchNorm: d_norm 'layer' or 'none'")
     return d_norm
-
-
-def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
 
 
 @contextmanager
@@ -95,7 +89,7 @@ class BiGAN(AnomalyModel):
             fake_pair = (nets.generator(latents_fake), latents_fake)
         losses = discriminator_objective(hp["gan_loss"], nets.discriminator, real_pair,
                                          fake_pair, hp["gp_weight"])
-        _step(optimizer, losses.pop("loss"))
+        optimizer_step(optimizer, losses.pop("loss"))
         return {name: float(value.detach()) for name, value in losses.items()}
 
     def generator_encoder_step(self, batch, optimizer) -> Dict[str, float]:
@@ -112,7 +106,7 @@ class BiGAN(AnomalyModel):
             if hp["cycle_weight"] > 0:
                 losses["cycle"] = cycle_loss(batch, nets.generator(latents_real))
                 losses["loss_ge"] = losses["loss_ge"] + hp["cycle_weight"] * losses["cycle"]
-            _step(optimizer, losses["loss_ge"])
+            optimizer_step(optimizer, losses["loss_ge"])
         return {name: float(value.detach()) for name, value in losses.items()}
 
     def training_step(self, batch, optimizers) -> Dict[str, float]:

@@ -18,7 +18,7 @@ from typing import Dict
 
 import torch
 
-from ..base import AnomalyModel, Prediction
+from ..base import AnomalyModel, Prediction, optimizer_step
 from ..dcgan import check_size
 from ..gan_losses import check_gan_loss
 from ..latent_search import check_loss, search_latent
@@ -46,12 +46,6 @@ def check_start_size(size: int, start_size: int) -> int:
         raise ValueError(f"start_size must divide size {size} by a power of two, "
                          f"got {start_size}")
     return start_size
-
-
-def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
 
 
 class TransGAN(AnomalyModel):
@@ -113,7 +107,7 @@ class TransGAN(AnomalyModel):
             fakes = self.generator(self.sample_latent(batch.shape[0], batch))
         losses = critic_loss(self.hparams["gan_loss"], self.critic, batch, fakes,
                              self.hparams["gp_weight"])
-        _step(optimizer, losses.pop("loss"))
+        optimizer_step(optimizer, losses.pop("loss"))
         return {name: float(value.detach()) for name, value in losses.items()}
 
     def generator_step(self, batch, optimizer) -> Dict[str, float]:
@@ -121,7 +115,7 @@ class TransGAN(AnomalyModel):
         try:
             fakes = self.generator(self.sample_latent(batch.shape[0], batch))
             loss = generator_adversarial_loss(self.hparams["gan_loss"], self.critic(fakes))
-            _step(optimizer, loss)
+            optimizer_step(optimizer, loss)
         finally:
             self.discriminator.requires_grad_(True)
         return {"loss_g": float(loss.detach())}
