@@ -55,6 +55,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from .training import recalibrate_checkpoint
+
+    summary = recalibrate_checkpoint(args.model, args.data, out_path=args.out, device=args.device,
+                                     k_sigma=args.k_sigma)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_eval(args) -> int:
     from .evaluation import evaluate_folder
 
@@ -163,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="folder for roc.png, gallery.png and metrics.json "
                                         "(default: <checkpoint>_eval next to the checkpoint)")
     evaluate.set_defaults(func=cmd_eval)
+
+    recal = sub.add_parser("calibrate", help="calibrate a checkpoint's threshold again on the "
+                                             "held-out normal images of its training data")
+    recal.add_argument("--model", required=True, help="checkpoint (.safetensors)")
+    recal.add_argument("--data", required=True, help="the dataset folder it was trained on")
+    recal.add_argument("--out", help="checkpoint to write (default: replace --model)")
+    recal.add_argument("--k-sigma", type=float, default=3.0,
+                       help="threshold = median + k * 1.4826 * MAD of the held-out scores")
+    recal.add_argument("--device", default="auto")
+    recal.set_defaults(func=cmd_calibrate)
 
     synth = sub.add_parser("synth", help="write a synthetic RGB-D dataset (MVTec layout)")
     synth.add_argument("--out", required=True)

@@ -146,6 +146,7 @@ class TrainingRun:
     def info_dict(self, epoch: int, seconds: float, losses: Dict) -> Dict:
         return {"epochs": epoch + 1, "epochs_planned": self.config.epochs,
                 "batch_size": self.config.batch_size, "seed": self.config.seed,
+                "holdout": self.config.holdout,
                 "n_train": int(len(self.train_data)), "n_holdout": int(len(self.holdout)),
                 "train_seconds": round(seconds, 2), "device": str(self.device),
                 "world_size": self.info.world_size, "final_losses": losses,
@@ -271,3 +272,35 @@ def train_from_folder(data_dir, out_path, preprocessing: PreprocessConfig, confi
         summary["checkpoint_id"] = file_id(out_path)
     distributed.shutdown(run.info)
     return summary
+
+
+def recalibrate_checkpoint(checkpoint_path, data_dir, out_path=None, device="auto",
+                           k_sigma: float = 3.0, progress: bool = True) -> Dict:
+    """`gan-anomaly calibrate`: calibrate a trained checkpoint again on the held-out normal
+    images its training kept out (same data folder, same seed and fraction), with the current
+    rule and ``k_sigma``; weights and preprocessing stay. Written to ``out_path`` (default: in
+    place, atomically). Returns the old and new calibration."""
+    from .checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    training = checkpoint.training
+    if "seed" not in training or "n_holdout" not in training:
+        raise ValueError(f"{checkpoint_path}: no record of its held-out split (seed, n_holdout)")
+    split = prepare_split(data_dir, "train", checkpoint.preprocessing, progress=progress)
+    normal = split.inputs[split.labels == 0]
+    fraction = training.get("holdout", training["n_holdout"] / max(1, len(normal)))
+    _, hold_idx = split_holdout(len(normal), fraction, training["seed"])
+    if len(hold_idx) != training["n_holdout"] or len(normal) != (training["n_holdout"]
+                                                                 + training["n_train"]):
+        raise ValueError(f"{data_dir}: {len(normal)} normal training images, but the checkpoint "
+                         f"was trained on {training['n_train'] + training['n_holdout']}: "
+                         "not the data it was trained on")
+    device = resolve_device(device)
+    model = checkpoint.model.to(device)
+    scores, maps = predict_arrays(model, normal[hold_idx], device, progress=progress)
+    calibration = calibrate(scores, maps, k_sigma=k_sigma)
+    out_path = Path(out_path or checkpoint_path)
+    save_checkpoint(out_path, model, checkpoint.preprocessing, calibration,
+                    {**training, "recalibrated": True})
+    return {"checkpoint": str(out_path), "checkpoint_id": file_id(out_path),
+            "old": checkpoint.calibration.to_dict(), "new": calibration.to_dict()}

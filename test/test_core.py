@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gan_anomaly_ros.anomaly_map import map_box_to_image, overlay_image, strongest_region
-from gan_anomaly_ros.calibration import calibrate
+from gan_anomaly_ros.calibration import Calibration, calibrate
 from gan_anomaly_ros.graph import inspection_graph, ros_arguments
 from gan_anomaly_ros.metrics import auroc, threshold_metrics
 from gan_anomaly_ros.models import create_model
@@ -73,10 +73,27 @@ def test_calibration_puts_threshold_at_half():
     cal = calibrate(scores, rng.uniform(0, 1, (50, 8, 8)))
     assert cal.normalize(cal.threshold) == pytest.approx(0.5)
     assert cal.normalize(scores.mean()) < 0.1
-    assert cal.threshold == pytest.approx(scores.mean() + 3 * scores.std(ddof=1))
+    mad = np.median(np.abs(scores - np.median(scores)))
+    assert cal.threshold == pytest.approx(np.median(scores) + 3 * 1.4826 * mad)
+    # For normally distributed scores the robust spread estimates the standard deviation.
+    assert cal.scale == pytest.approx(0.1, rel=0.35)
     assert not cal.is_anomaly(scores.mean()) and cal.is_anomaly(cal.threshold + 1e-6)
     with pytest.raises(ValueError, match="NaN"):
         calibrate([1.0, float("nan")], np.zeros((2, 4, 4)))
+
+
+def test_calibration_ignores_a_few_outlying_normal_scores():
+    """Two odd good parts must not drag the threshold to where most defects pass."""
+    rng = np.random.default_rng(2)
+    scores = np.concatenate([rng.normal(1.0, 0.1, 48), [3.0, 4.0]])
+    cal = calibrate(scores, np.zeros((50, 4, 4)))
+    assert cal.threshold < 1.5 < scores.mean() + 3 * scores.std(ddof=1)
+    assert cal.rule.startswith("median")
+
+
+def test_calibration_from_old_checkpoints_names_the_old_rule():
+    old = {"threshold": 1.0, "scale": 0.1, "map_threshold": 0.5, "n_images": 10, "k_sigma": 3.0}
+    assert Calibration.from_dict(old).rule == "mean + k * std"
 
 
 def test_metrics():

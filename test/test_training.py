@@ -1,6 +1,7 @@
 """Training runs: per-epoch checkpoints, TensorBoard logs, resume, best epoch, torchrun."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,27 @@ def test_torchrun_two_processes_train_in_lockstep(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "RANKS_IDENTICAL world=2" in result.stdout, result.stdout + result.stderr
     assert out.is_file() and load_checkpoint(out).training["world_size"] == 2
+
+
+def test_calibrate_redoes_the_held_out_calibration(tiny_dataset, tmp_path, capsys):
+    """`gan-anomaly calibrate` finds the same held-out images as training did: with the same k
+    it reproduces the threshold; another k moves it; other data is refused."""
+    trained, again = tmp_path / "m.safetensors", tmp_path / "again.safetensors"
+    assert gan_anomaly(["train", "--data", str(tiny_dataset), "--out", str(trained),
+                        "--epochs", "1", *TINY]) == 0
+    assert gan_anomaly(["calibrate", "--model", str(trained), "--data", str(tiny_dataset),
+                        "--out", str(again), "--device", "cpu"]) == 0
+    a, b = load_checkpoint(trained), load_checkpoint(again)
+    assert b.calibration.threshold == pytest.approx(a.calibration.threshold, rel=1e-5)
+    assert b.training["recalibrated"] is True
+    assert gan_anomaly(["calibrate", "--model", str(again), "--data", str(tiny_dataset),
+                        "--k-sigma", "5", "--device", "cpu"]) == 0
+    wider = load_checkpoint(again).calibration
+    assert wider.k_sigma == 5 and wider.threshold > a.calibration.threshold
+    other = tmp_path / "other"
+    shutil.copytree(tiny_dataset, other)
+    (other / "train" / "good" / "000.png").unlink()
+    capsys.readouterr()
+    assert gan_anomaly(["calibrate", "--model", str(trained), "--data", str(other),
+                        "--device", "cpu"]) == 2
+    assert "not the data it was trained on" in capsys.readouterr().err
