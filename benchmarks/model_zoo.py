@@ -26,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gan_anomaly_ros.checkpoint import load_checkpoint  # noqa: E402
 from gan_anomaly_ros.evaluation import evaluate_folder  # noqa: E402
 from gan_anomaly_ros.models import MODELS  # noqa: E402
 from gan_anomaly_ros.preprocessing import PreprocessConfig  # noqa: E402
@@ -51,7 +52,7 @@ SETTINGS = {
 DEFAULT_SETTINGS = {"epochs": 30, "batch_size": 32, "hparams": {}}
 
 
-def run_one(model: str, dataset: str, args) -> dict:
+def run_one(model: str, dataset: str, args, previous: dict = None) -> dict:
     data = Path(args.data_root) / dataset
     settings = SETTINGS.get(model, DEFAULT_SETTINGS)
     epochs = args.epochs or settings["epochs"]
@@ -60,14 +61,19 @@ def run_one(model: str, dataset: str, args) -> dict:
                          seed=args.seed, device=args.device, hparams=settings["hparams"],
                          calibrate_every=settings.get("calibrate_every", 1))
     checkpoint = Path(args.out) / "checkpoints" / f"{model}_{dataset}.safetensors"
-    started = time.perf_counter()
-    train_from_folder(data, checkpoint, preprocessing, config)
-    train_seconds = time.perf_counter() - started
+    if args.eval_only:  # keep the measured training time of the run that wrote the checkpoint
+        train_seconds = (previous or {}).get("train_seconds",
+                                             load_checkpoint(checkpoint).training["train_seconds"])
+    else:
+        started = time.perf_counter()
+        train_from_folder(data, checkpoint, preprocessing, config)
+        train_seconds = time.perf_counter() - started
     metrics = evaluate_folder(checkpoint, data, device=args.device,
                               out_dir=Path(args.out) / f"{model}_{dataset}")
     return {"model": model, "dataset": dataset, "epochs": epochs, "size": args.size,
             "image_auroc": metrics["image_auroc"], "pixel_auroc": metrics.get("pixel_auroc"),
             "f1": metrics["f1"], "accuracy": metrics["accuracy"],
+            "calibration_rule": load_checkpoint(checkpoint).calibration.rule,
             "train_seconds": round(train_seconds, 1),
             "ms_per_image": round(metrics["ms_per_image"], 2)}
 
@@ -97,6 +103,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, help="override every model's epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="evaluate the checkpoints of an earlier run again (e.g. after "
+                             "`gan-anomaly calibrate`), keeping its training times")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -105,7 +114,7 @@ def main(argv=None) -> int:
     for model in args.models.split(","):
         for dataset in args.datasets.split(","):
             print(f"=== {model} on {dataset}", flush=True)
-            row = run_one(model, dataset, args)
+            row = run_one(model, dataset, args, results.get(f"{model}/{dataset}"))
             row["device"] = args.device
             results[f"{model}/{dataset}"] = row
             results_file.write_text(json.dumps(results, indent=2))
