@@ -43,3 +43,19 @@ def train(model, images, epochs, batch_size=16):
             logs = model.training_step(images[order[start:start + batch_size]], optimizers)
     model.eval()
     return logs
+
+
+def assert_square_found(model, normal, anomalous):
+    """Pasted squares raise the score (most pairs ordered) and the map points at them: hotter
+    inside, and each map's peak mostly lies in the square."""
+    model.eval()
+    with torch.no_grad():
+        scores_normal = model.predict(normal).scores
+        prediction = model.predict(anomalous)
+    assert prediction.scores.mean() > scores_normal.mean() + 0.01
+    assert (prediction.scores > scores_normal).float().mean() >= 0.75
+    maps = prediction.anomaly_maps
+    square = (anomalous != normal).any(dim=1)
+    assert maps[square].mean() > 1.3 * maps[~square].mean()
+    peaks = maps.flatten(1).argmax(dim=1)
+    assert square.flatten(1)[torch.arange(len(maps)), peaks].float().mean() >= 0.75

@@ -31,3 +31,17 @@ def train(model, data, epochs, seed=0):
         for index in torch.randperm(len(data), generator=g).split(16):
             logs = model.training_step(data[index], optimizers)
     return logs
+
+
+def assert_pasted_square_found(model, normal, score_ratio: float):
+    """paste_square raises the mean score by score_ratio, orders most pairs, and puts at least
+    twice as much residual inside the square as outside."""
+    model.eval()
+    with torch.no_grad():
+        good = model.predict(normal)
+        bad = model.predict(paste_square(normal))
+    assert bad.scores.mean() > score_ratio * good.scores.mean()
+    assert (bad.scores > good.scores).float().mean() >= 0.75
+    inside = torch.zeros(normal.shape[-2:], dtype=torch.bool)
+    inside[10:18, 12:20] = True
+    assert bad.anomaly_maps[:, inside].mean() > 2 * bad.anomaly_maps[:, ~inside].mean()

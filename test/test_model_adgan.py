@@ -12,6 +12,8 @@ from gan_anomaly_ros.models.adgan import Adgan
 from gan_anomaly_ros.models.adgan.torch_model import (adaptive_search_batched,
                                                       adaptive_search_sequential)
 
+from model_checks import (assert_centre_square_found, assert_checkpoint_round_trip,
+                          assert_scores_do_not_depend_on_the_batch)
 from stripes_data import (  # noqa: F401 (one_thread: an autouse fixture)
     SIZE, SMALL, one_thread, normal_images, with_square, train, snapshot)
 
@@ -129,35 +131,15 @@ def test_search_lowers_the_loss(trained):
 
 
 def test_scores_do_not_depend_on_the_batch(trained):
-    images = normal_images(3, 4, seed=7)
-    with torch.no_grad():
-        together = trained.predict(images).scores
-        alone = torch.cat([trained.predict(images[i:i + 1]).scores for i in range(3)])
-    assert torch.allclose(together, alone, atol=1e-5)
+    assert_scores_do_not_depend_on_the_batch(trained, normal_images(3, 4, seed=7))
 
 
 def test_hparams_round_trip_rebuilds_an_identical_model(trained, tmp_path):
-    from safetensors.torch import load_file, save_file
-
-    description = json.loads(json.dumps(trained.describe()))
-    path = tmp_path / "adgan.safetensors"
-    save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, str(path))
-    rebuilt = Adgan(description["channels"], description["size"], **description["hparams"])
-    rebuilt.load_state_dict(load_file(str(path)), strict=True)
-    rebuilt.eval()
-    assert rebuilt.hparams == trained.hparams
-    images = with_square(normal_images(3, 4, seed=8))
-    with torch.no_grad():
-        assert torch.equal(rebuilt.predict(images).scores, trained.predict(images).scores)
+    assert_checkpoint_round_trip(trained, Adgan, with_square(normal_images(3, 4, seed=8)),
+                                 tmp_path)
 
 
 def test_a_bright_square_scores_higher_than_normal_images(trained):
     normal = normal_images(8, 4, seed=2)
-    with torch.no_grad():
-        normal_scores = trained.predict(normal).scores
-        prediction = trained.predict(with_square(normal))
     # Observed: anomalous >= 2.9x the worst normal; 1.5x leaves room for numerical drift.
-    assert prediction.scores.min() > 1.5 * normal_scores.max()
-    c = SIZE // 2
-    inside = prediction.anomaly_maps[:, c - 3:c + 3, c - 3:c + 3].mean(dim=(1, 2))
-    assert (inside > 3 * prediction.anomaly_maps[:, :8, :8].mean(dim=(1, 2))).all()
+    assert_centre_square_found(trained, normal, with_square(normal), score_ratio=1.5)

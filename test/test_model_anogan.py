@@ -12,6 +12,8 @@ from torch import nn
 from gan_anomaly_ros.models.anogan import Anogan
 from gan_anomaly_ros.models.latent_search import eval_mode, search_latent
 
+from model_checks import (assert_centre_square_found, assert_checkpoint_round_trip,
+                          assert_scores_do_not_depend_on_the_batch)
 from stripes_data import (  # noqa: F401 (one_thread: an autouse fixture)
     SIZE, SMALL, one_thread, normal_images, with_square, train, snapshot)
 
@@ -97,36 +99,15 @@ def test_latent_search_lowers_its_loss(trained):
 
 
 def test_scores_do_not_depend_on_the_batch(trained):
-    images = normal_images(3, 1, seed=7)
-    with torch.no_grad():
-        together = trained.predict(images).scores
-        alone = torch.cat([trained.predict(images[i:i + 1]).scores for i in range(3)])
-    assert torch.allclose(together, alone, atol=1e-5)
+    assert_scores_do_not_depend_on_the_batch(trained, normal_images(3, 1, seed=7))
 
 
 def test_hparams_round_trip_rebuilds_an_identical_model(trained, tmp_path):
-    from safetensors.torch import load_file, save_file
-
-    description = json.loads(json.dumps(trained.describe()))
-    path = tmp_path / "anogan.safetensors"
-    save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, str(path))
-    rebuilt = Anogan(description["channels"], description["size"], **description["hparams"])
-    rebuilt.load_state_dict(load_file(str(path)), strict=True)
-    rebuilt.eval()
-    assert rebuilt.hparams == trained.hparams
-    images = with_square(normal_images(3, 1, seed=8))
-    with torch.no_grad():
-        assert torch.equal(rebuilt.predict(images).scores, trained.predict(images).scores)
+    assert_checkpoint_round_trip(trained, Anogan, with_square(normal_images(3, 1, seed=8)),
+                                 tmp_path)
 
 
 def test_a_bright_square_scores_higher_than_normal_images(trained):
     normal = normal_images(8, 1, seed=2)
-    with torch.no_grad():
-        normal_scores = trained.predict(normal).scores
-        prediction = trained.predict(with_square(normal))
     # Observed: anomalous >= 3.3x the worst normal; 2x leaves room for numerical drift.
-    assert prediction.scores.min() > 2 * normal_scores.max()
-    # The map points at the square.
-    c = SIZE // 2
-    inside = prediction.anomaly_maps[:, c - 3:c + 3, c - 3:c + 3].mean(dim=(1, 2))
-    assert (inside > 3 * prediction.anomaly_maps[:, :8, :8].mean(dim=(1, 2))).all()
+    assert_centre_square_found(trained, normal, with_square(normal), score_ratio=2)
