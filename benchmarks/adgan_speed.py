@@ -39,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--channels", type=int, default=4, help="1 gray, 3 RGB, 4 RGB-D")
-    parser.add_argument("--size", type=int, default=64, help="input side (power of two)")
+    parser.add_argument("--size", type=int, default=64, help="input side (see dcgan.supported_sizes)")
     parser.add_argument("--batch", type=int, default=8, help="images scored per call")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of each")
     parser.add_argument("--threads", type=int, default=None,

@@ -30,3 +30,28 @@ def test_checkpoint_round_trip_and_scoring(name, tmp_path):
     assert got.anomaly_maps.shape == (2, 32, 32)
     result = Scorer(path, device="cpu").score(batch[0].numpy())
     assert np.isfinite(result.score) and 0.0 <= result.score_normalized <= 1.0
+
+
+@pytest.mark.parametrize("size", [48, 80, 224])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_takes_sizes_that_are_not_powers_of_two(name, size):
+    """32 to 256 px: start * 2**n with start 4 to 7, e.g. 48, 80 or 224 (ImageNet crops)."""
+    small = {"transgan": {"embed_dim": 16, "d_embed_dim": 16, "depth": 1, "d_depth": 1,
+                          "search_steps": 1},
+             "adgan": {"base_width": 4, "k": 1}, "anogan": {"base_width": 4, "search_steps": 1}}
+    hparams = small.get(name, {"base_width": 4})
+    torch.manual_seed(0)
+    model = create_model(name, 1, size, **hparams).eval()
+    batch = torch.zeros(2, 1, size, size)
+    with torch.no_grad():
+        prediction = model.predict(batch)
+    assert prediction.scores.shape == (2,) and torch.isfinite(prediction.scores).all()
+    assert prediction.anomaly_maps.shape == (2, size, size)
+    optimizers = model.configure_optimizers()
+    model.train()
+    assert model.training_step(batch + 0.1, optimizers)
+
+
+def test_sizes_that_no_stack_can_build_are_refused_with_the_valid_ones():
+    with pytest.raises(ValueError, match=r"image size must be one of \[32, 40, 48"):
+        create_model("ganomaly", 3, 100)

@@ -21,29 +21,49 @@ def _norm(kind: str, width: int) -> nn.Module:
     raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
 
 
+def supported_sizes(low: int = 16, high: int = 512):
+    """Every size the DCGAN stacks can build: start * 2**n with a start of 4 to 7."""
+    return sorted(start << n for start in range(4, 8) for n in range(1, 8)
+                  if low <= start << n <= high)
+
+
+def dcgan_layout(size: int):
+    """(start, halvings): the stacks halve the image ``halvings`` times down to a start x start
+    map (4 to 7 pixels), which one start-sized kernel turns into 1x1. For powers of two that is
+    DCGAN's 4x4; 48, 96 or 224 px images start at 6x6 or 7x7."""
+    check_size(size)
+    halvings = 0
+    while size >> halvings >= 8:
+        halvings += 1
+    return size >> halvings, halvings
+
+
 def check_size(size: int) -> int:
-    """DCGAN stacks halve the image down to 4x4, so the size must be a power of two."""
-    if size < 16 or size > 512 or 2 ** int(round(math.log2(size))) != size:
-        raise ValueError(f"image size must be a power of two between 16 and 512, got {size}")
-    return size
+    """The DCGAN stacks need size = start * 2**n with start 4 to 7 (and 16 to 512 pixels)."""
+    if int(size) not in supported_sizes():
+        raise ValueError(f"image size must be one of {supported_sizes(32, 256)} (start * 2**n, "
+                         f"start 4 to 7; 16 to 512 in all), got {size}")
+    return int(size)
 
 
 class Encoder(nn.Module):
-    """Image (C x S x S) -> latent (nz x 1 x 1), halving the resolution down to 4x4."""
+    """Image (C x S x S) -> latent (nz x 1 x 1), halving the resolution down to the start size
+    (4x4 for powers of two, see dcgan_layout); ``out_resolution`` is that size."""
 
     def __init__(self, size: int, channels: int, latent_dim: int, base_width: int,
                  final_conv: bool = True, norm: str = "batch"):
         super().__init__()
-        check_size(size)
+        start, _ = dcgan_layout(size)
         layers = [nn.Conv2d(channels, base_width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         width, resolution = base_width, size // 2
-        while resolution > 4:
+        while resolution > start:
             layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
                        _norm(norm, width * 2), nn.LeakyReLU(0.2, True)]
             width, resolution = width * 2, resolution // 2
         self.features = nn.Sequential(*layers)
-        self.out_width = width
-        self.final = nn.Conv2d(width, latent_dim, 4, 1, 0, bias=False) if final_conv else None
+        self.out_width, self.out_resolution = width, start
+        self.final = (nn.Conv2d(width, latent_dim, start, 1, 0, bias=False) if final_conv
+                      else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x)
@@ -51,15 +71,15 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Latent (nz x 1 x 1) -> image (C x S x S) in [-1, 1], doubling from 4x4."""
+    """Latent (nz x 1 x 1) -> image (C x S x S) in [-1, 1], doubling from the start size."""
 
     def __init__(self, size: int, channels: int, latent_dim: int, base_width: int):
         super().__init__()
-        check_size(size)
-        width = base_width * size // 8  # mirrors the encoder's widest layer
-        layers = [nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),
+        start, halvings = dcgan_layout(size)
+        width = base_width * 2 ** (halvings - 1)  # mirrors the encoder's widest layer
+        layers = [nn.ConvTranspose2d(latent_dim, width, start, 1, 0, bias=False),
                   nn.BatchNorm2d(width), nn.ReLU(True)]
-        resolution = 4
+        resolution = start
         while resolution < size // 2:
             layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
                        nn.BatchNorm2d(width // 2), nn.ReLU(True)]
@@ -81,7 +101,8 @@ class Discriminator(nn.Module):
     def __init__(self, size: int, channels: int, base_width: int, norm: str = "batch"):
         super().__init__()
         self.encoder = Encoder(size, channels, 1, base_width, final_conv=False, norm=norm)
-        self.classifier = nn.Conv2d(self.encoder.out_width, 1, 4, 1, 0, bias=False)
+        self.classifier = nn.Conv2d(self.encoder.out_width, 1, self.encoder.out_resolution, 1, 0,
+                                    bias=False)
 
     def forward(self, x: torch.Tensor):
         features = self.encoder(x)

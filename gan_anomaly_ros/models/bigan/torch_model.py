@@ -27,7 +27,7 @@ class JointDiscriminator(nn.Module):
         super().__init__()
         encoder = Encoder(size, channels, 1, base_width, final_conv=False, norm=norm)
         self.image_branch = nn.Sequential(
-            encoder, nn.Conv2d(encoder.out_width, feature_dim, 4, 1, 0),
+            encoder, nn.Conv2d(encoder.out_width, feature_dim, encoder.out_resolution, 1, 0),
             nn.LeakyReLU(0.2), nn.Flatten())
         self.latent_branch = nn.Sequential(
             nn.Flatten(), nn.Linear(latent_dim, feature_dim), nn.LeakyReLU(0.2),

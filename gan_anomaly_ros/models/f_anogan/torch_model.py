@@ -22,7 +22,7 @@ class LatentEncoder(Encoder):
 
 
 class Critic(Discriminator):
-    """C: image -> (logits (B,), features f(x) (B x W x 4 x 4)); BatchNorm-free by default."""
+    """C: image -> (logits (B,), features f(x) (B x W x s x s, s = 4 for powers of two)); BatchNorm-free by default."""
 
     def __init__(self, size: int, channels: int, base_width: int, norm: str = "layer"):
         super().__init__(size, channels, base_width, norm)

@@ -32,7 +32,8 @@ class Discriminator(nn.Module):
         super().__init__()
         self.encoder = Encoder(size, channels, 1, base_width, final_conv=False)
         self.classifier = nn.Sequential(
-            nn.Conv2d(self.encoder.out_width, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+            nn.Conv2d(self.encoder.out_width, 1, self.encoder.out_resolution, 1, 0,
+                      bias=False), nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         features = self.encoder(x)

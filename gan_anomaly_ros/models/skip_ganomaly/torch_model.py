@@ -32,12 +32,13 @@ class UNetGenerator(nn.Module):
     def __init__(self, size: int, channels: int, latent_dim: int, base_width: int):
         super().__init__()
         self.encoder = Encoder(size, channels, latent_dim, base_width, norm="batch")
-        width = self.encoder.out_width
-        # 1x1 bottleneck -> 4x4, back to the width of the encoder's 4x4 activation.
-        self.bottleneck = nn.Sequential(nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),
-                                        nn.BatchNorm2d(width), nn.ReLU(True))
+        width, start = self.encoder.out_width, self.encoder.out_resolution
+        # 1x1 bottleneck -> start x start (4x4 for powers of two), the encoder's last width.
+        self.bottleneck = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, width, start, 1, 0, bias=False),
+            nn.BatchNorm2d(width), nn.ReLU(True))
         # At each resolution the decoder input is [decoder features, encoder skip]: twice the width.
-        ups, resolution = [], 4
+        ups, resolution = [], start
         while resolution < size // 2:
             ups.append(_up_block(2 * width, width // 2))
             width, resolution = width // 2, resolution * 2

@@ -28,11 +28,13 @@ from .torch_model import Discriminator, Generator, init_linear
 
 
 def default_start_size(size: int) -> int:
-    """Initial token grid: S/8 (4x4 at 32), at most 8x8, the grid TransGAN starts from.
-
-    Capped so that larger images get more pixel-shuffle stages rather than a wider start.
-    """
-    return min(size // 8, 8)
+    """Initial token grid: S/8 (4x4 at 32), halved until at most 8x8 (5x5 at 80 px, 6x6 at 48),
+    the grid TransGAN starts from: larger images get more pixel-shuffle stages rather than a
+    wider start."""
+    start = size // 8
+    while start > 8:
+        start //= 2
+    return start
 
 
 def default_patch_size(size: int) -> int:
@@ -65,9 +67,8 @@ class TransGAN(AnomalyModel):
         start_size = check_start_size(
             size, default_start_size(size) if start_size is None else int(start_size))
         patch_size = default_patch_size(size) if patch_size is None else int(patch_size)
-        if int(window) < 1 or int(window) & (int(window) - 1):
-            # Token grids are powers of two on a side: a power-of-two window tiles every one.
-            raise ValueError(f"window must be a power of two, got {window}")
+        if int(window) < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         map_sigma = default_sigma(size) if map_sigma is None else float(map_sigma)

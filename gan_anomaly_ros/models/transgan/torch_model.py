@@ -80,13 +80,19 @@ def from_windows(windows: torch.Tensor, side: int, window: int) -> torch.Tensor:
     return x.reshape(-1, side * side, dim)
 
 
+def tiling_window(side: int, window: int) -> int:
+    """The largest window <= ``window`` that tiles a side x side grid (min(window, side) for
+    powers of two; 6 on the 12x12 grid of a 48 px model)."""
+    return max(w for w in range(1, min(window, side) + 1) if side % w == 0)
+
+
 class Stage(nn.Module):
     """Transformer blocks on a side x side token grid, windowed when the grid is large."""
 
     def __init__(self, side: int, dim: int, depth: int, heads: int, mlp_ratio: float,
                  window: int):
         super().__init__()
-        self.side, self.window = side, min(window, side)
+        self.side, self.window = side, tiling_window(side, window)
         self.position = nn.Parameter(torch.zeros(1, side * side, dim))
         nn.init.trunc_normal_(self.position, std=0.02)
         self.blocks = nn.Sequential(*[Block(dim, heads, mlp_ratio) for _ in range(depth)])
