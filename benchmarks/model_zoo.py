@@ -79,15 +79,24 @@ def run_one(model: str, dataset: str, args, previous: dict = None) -> dict:
 
 
 def write_table(results: dict, out: Path) -> str:
-    lines = ["| model | dataset | image AUROC | pixel AUROC | F1 | train time (s) | ms/image |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | dataset | image AUROC | pixel AUROC | F1 | accuracy | train time (s) "
+             "| ms/image | epochs |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(results.values(), key=lambda r: (r["model"], r["dataset"])):
         pixel = f"{row['pixel_auroc']:.3f}" if row["pixel_auroc"] is not None else "-"
         lines.append(f"| {row['model']} | {row['dataset']} | {row['image_auroc']:.3f} | {pixel} "
-                     f"| {row['f1']:.3f} | {row['train_seconds']:.0f} | {row['ms_per_image']:.1f} |")
+                     f"| {row['f1']:.3f} | {row['accuracy']:.3f} | {row['train_seconds']:.0f} "
+                     f"| {row['ms_per_image']:.1f} | {row['epochs']} |")
     machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
                f"({torch.get_num_threads()} threads)")
-    text = "\n".join(lines) + f"\n\nLast run on: {machine}\n"
+    settings = "\n".join(f"- {name}: batch {s['batch_size']}, hparams {json.dumps(s['hparams'])}"
+                         for name, s in SETTINGS.items())
+    sizes = ", ".join(str(size) for size in sorted({row["size"] for row in results.values()}))
+    text = ("\n".join(lines) + f"\n\nInputs: magnetic_tile gray, ball_screw RGB, {sizes} px, whole "
+            "image; "
+            "F1 and accuracy at the checkpoint's calibrated threshold (median + 3 * 1.4826 * MAD of "
+            "held-out normal scores); ms/image: evaluation with batch 32.\n\n"
+            f"Per-model settings:\n{settings}\n\nLast run on: {machine}\n")
     (out / "results.md").write_text(text)
     return text
 
