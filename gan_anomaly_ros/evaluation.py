@@ -79,6 +79,9 @@ def gallery_rows(split: PreparedSplit, results: List[ScoreResult], per_type: int
     return chosen
 
 
+GALLERY_COLUMNS = ("input", "reconstruction", "anomaly map", "ground truth")
+
+
 def save_gallery(split: PreparedSplit, results: List[ScoreResult], map_threshold: float,
                  path: Path, per_type: int = 2) -> None:
     """One row per image: input | reconstruction | anomaly map | ground-truth mask."""
@@ -101,8 +104,9 @@ def save_gallery(split: PreparedSplit, results: List[ScoreResult], map_threshold
                                    f"\n{'ANOMALY' if result.is_anomaly else 'ok'}", fill="black")
         rows.append(strip)
     header = Image.new("RGB", (4 * 128 + 170, 18), "white")
-    ImageDraw.Draw(header).text((176, 3), "input           reconstruction     anomaly map"
-                                "        ground truth", fill="black")
+    draw = ImageDraw.Draw(header)
+    for column, title in enumerate(GALLERY_COLUMNS):  # each title over its own 128 px column
+        draw.text((170 + 128 * column + 4, 3), title, fill="black")
     canvas = Image.new("RGB", (header.width, 18 + 128 * len(rows)), "white")
     canvas.paste(header, (0, 0))
     for i, row in enumerate(rows):

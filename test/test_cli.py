@@ -31,6 +31,11 @@ def test_eval_reports_metrics(small_checkpoint, synthetic_dataset, tmp_path, cap
         with Image.open(tmp_path / "eval" / picture) as image:
             assert image.width > 300 and image.height > 300
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
+    # Every column of the gallery has its title above it (dark text in the 18 px header).
+    with Image.open(tmp_path / "eval" / "gallery.png") as image:
+        header = np.asarray(image.convert("L"))[:18]
+    for column in range(4):
+        assert (header[:, 170 + 128 * column:170 + 128 * (column + 1) - 20] < 128).any(), column
 
 
 def test_train_refuses_folder_without_train_good(tmp_path, capsys):
