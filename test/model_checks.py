@@ -37,3 +37,17 @@ def assert_centre_square_found(model, normal, anomalous, score_ratio: float):
     c = model.size // 2
     inside = prediction.anomaly_maps[:, c - 3:c + 3, c - 3:c + 3].mean(dim=(1, 2))
     assert (inside > 3 * prediction.anomaly_maps[:, :8, :8].mean(dim=(1, 2))).all()
+
+
+def assert_predicts_one_score_and_map_per_image(model, batch):
+    """Eval-mode prediction: finite scores (B), maps (B x S x S), reconstructions like the batch,
+    and hparams a checkpoint can store as JSON."""
+    model.eval()
+    with torch.no_grad():
+        prediction = model.predict(batch)
+    count, size = batch.shape[0], batch.shape[-1]
+    assert prediction.scores.shape == (count,)
+    assert prediction.anomaly_maps.shape == (count, size, size)
+    assert prediction.reconstructions.shape == batch.shape
+    assert torch.isfinite(prediction.scores).all()
+    json.dumps(model.describe())

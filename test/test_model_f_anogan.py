@@ -12,6 +12,7 @@ from gan_anomaly_ros.models.f_anogan import FAnoGAN
 SMALL = {"base_width": 8, "latent_dim": 16}
 
 
+from model_checks import assert_predicts_one_score_and_map_per_image
 from ramp_data import (  # noqa: F401 (one_thread: an autouse fixture)
     one_thread, assert_pasted_square_found, ramps, paste_square, train)
 
@@ -30,15 +31,7 @@ def test_shapes(channels):
     model = FAnoGAN(channels, 32, **SMALL)
     assert model.name == "f_anogan" and model.phase == "gan"  # a fresh model trains the GAN
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.critic.modules())
-    model.eval()
-    batch = ramps(3, channels)
-    with torch.no_grad():
-        prediction = model.predict(batch)
-    assert prediction.scores.shape == (3,)
-    assert prediction.anomaly_maps.shape == (3, 32, 32)
-    assert prediction.reconstructions.shape == batch.shape
-    assert torch.isfinite(prediction.scores).all()
-    json.dumps(model.describe())
+    assert_predicts_one_score_and_map_per_image(model, ramps(3, channels))
 
 
 def test_phase_follows_the_epoch_hook():

@@ -11,6 +11,7 @@ from gan_anomaly_ros.models.skip_ganomaly import SkipGanomaly
 SMALL = {"base_width": 8, "latent_dim": 16}
 
 
+from model_checks import assert_predicts_one_score_and_map_per_image
 from ramp_data import (  # noqa: F401 (one_thread: an autouse fixture)
     one_thread, assert_pasted_square_found, ramps, paste_square, train)
 
@@ -20,15 +21,7 @@ def test_shapes(channels):
     torch.manual_seed(0)
     model = SkipGanomaly(channels, 32, **SMALL)
     assert model.name == "skip_ganomaly"
-    model.eval()
-    batch = ramps(3, channels)
-    with torch.no_grad():
-        prediction = model.predict(batch)
-    assert prediction.scores.shape == (3,)
-    assert prediction.anomaly_maps.shape == (3, 32, 32)
-    assert prediction.reconstructions.shape == batch.shape
-    assert torch.isfinite(prediction.scores).all()
-    json.dumps(model.describe())  # checkpoints store it as JSON
+    assert_predicts_one_score_and_map_per_image(model, ramps(3, channels))
 
 
 @pytest.mark.parametrize("gan_loss", ["gan", "wgan-gp"])
