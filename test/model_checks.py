@@ -51,3 +51,19 @@ def assert_predicts_one_score_and_map_per_image(model, batch):
     assert prediction.reconstructions.shape == batch.shape
     assert torch.isfinite(prediction.scores).all()
     json.dumps(model.describe())
+
+
+def assert_training_updates_both_networks(model, batch):
+    """Two training steps log finite loss_d / loss_g and move generator and discriminator."""
+    import math
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizers = model.configure_optimizers()
+    model.train()
+    for _ in range(2):
+        logs = model.training_step(batch, optimizers)
+    assert set(logs) == {"loss_d", "loss_g"}
+    assert all(isinstance(v, float) and math.isfinite(v) for v in logs.values())
+    after = model.state_dict()
+    for prefix in ("generator.", "discriminator."):
+        assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))

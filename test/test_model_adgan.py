@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ from gan_anomaly_ros.models.adgan.torch_model import (adaptive_search_batched,
                                                       adaptive_search_sequential)
 
 from model_checks import (assert_centre_square_found, assert_checkpoint_round_trip,
+                          assert_training_updates_both_networks,
                           assert_scores_do_not_depend_on_the_batch)
 from stripes_data import (  # noqa: F401 (one_thread: an autouse fixture)
     SIZE, SMALL, one_thread, normal_images, with_square, train, snapshot)
@@ -68,16 +68,7 @@ def test_reference_defaults():
 def test_training_steps_update_both_networks(gan_loss):
     torch.manual_seed(0)
     model = Adgan(4, SIZE, gan_loss=gan_loss, **SMALL)
-    before = snapshot(model)
-    optimizers = model.configure_optimizers()
-    model.train()
-    for _ in range(2):
-        logs = model.training_step(normal_images(8, 4, seed=0), optimizers)
-    assert set(logs) == {"loss_d", "loss_g"}
-    assert all(isinstance(v, float) and math.isfinite(v) for v in logs.values())
-    after = model.state_dict()
-    for prefix in ("generator.", "discriminator."):
-        assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
+    assert_training_updates_both_networks(model, normal_images(8, 4, seed=0))
 
 
 @pytest.mark.parametrize("batched", [True, False])

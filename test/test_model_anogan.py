@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ from gan_anomaly_ros.models.anogan import Anogan
 from gan_anomaly_ros.models.latent_search import eval_mode, search_latent
 
 from model_checks import (assert_centre_square_found, assert_checkpoint_round_trip,
+                          assert_training_updates_both_networks,
                           assert_scores_do_not_depend_on_the_batch)
 from stripes_data import (  # noqa: F401 (one_thread: an autouse fixture)
     SIZE, SMALL, one_thread, normal_images, with_square, train, snapshot)
@@ -61,16 +61,7 @@ def test_training_steps_update_both_networks(gan_loss):
     model = Anogan(3, SIZE, gan_loss=gan_loss, **SMALL)
     if gan_loss == "wgan-gp":  # the gradient penalty is per sample: no BatchNorm in the critic
         assert not any(isinstance(m, nn.BatchNorm2d) for m in model.discriminator.modules())
-    before = snapshot(model)
-    optimizers = model.configure_optimizers()
-    model.train()
-    for _ in range(2):
-        logs = model.training_step(normal_images(8, 3, seed=0), optimizers)
-    assert set(logs) == {"loss_d", "loss_g"}
-    assert all(isinstance(v, float) and math.isfinite(v) for v in logs.values())
-    after = model.state_dict()
-    for prefix in ("generator.", "discriminator."):
-        assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
+    assert_training_updates_both_networks(model, normal_images(8, 3, seed=0))
 
 
 @pytest.mark.parametrize("train_mode", [False, True])

@@ -13,7 +13,7 @@ from typing import Dict
 
 import torch
 
-from ..base import AnomalyModel, Prediction, optimizer_step
+from ..base import AnomalyModel, Prediction, adam_optimizers, optimizer_step
 from ..dcgan import Decoder, init_weights
 from ..gan_losses import check_gan_loss
 from ..latent_search import LatentSearchResult, check_loss, eval_mode, search_latent
@@ -68,11 +68,8 @@ class DcganAnomalyModel(AnomalyModel):
 
     def configure_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
         h = self.hparams
-        betas = (h["beta1"], h["beta2"])
-        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=h["lr"],
-                                              betas=betas),
-                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=h["lr"],
-                                                  betas=betas)}
+        return adam_optimizers(h["lr"], (h["beta1"], h["beta2"]), generator=self.generator,
+                               discriminator=self.discriminator)
 
     def training_step(self, batch, optimizers) -> Dict[str, float]:
         """n_critic discriminator steps (fresh fakes each), then one generator step."""

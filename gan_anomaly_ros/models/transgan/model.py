@@ -18,7 +18,7 @@ from typing import Dict
 
 import torch
 
-from ..base import AnomalyModel, Prediction, optimizer_step
+from ..base import AnomalyModel, Prediction, adam_optimizers, optimizer_step
 from ..dcgan import check_size
 from ..gan_losses import check_gan_loss
 from ..latent_search import check_loss, search_latent
@@ -89,11 +89,8 @@ class TransGAN(AnomalyModel):
 
     def configure_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
         hp = self.hparams
-        betas = (hp["beta1"], hp["beta2"])
-        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=hp["lr"],
-                                              betas=betas),
-                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=hp["lr"],
-                                                  betas=betas)}
+        return adam_optimizers(hp["lr"], (hp["beta1"], hp["beta2"]), generator=self.generator,
+                               discriminator=self.discriminator)
 
     def sample_latent(self, count: int, like: torch.Tensor) -> torch.Tensor:
         """Training noise z ~ N(0, I)."""
