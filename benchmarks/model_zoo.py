@@ -1,14 +1,20 @@
-"""Train and evaluate every model on the shared datasets and write a results table.
+"""Train and evaluate every model on the benchmark datasets and write a results table.
 
-    python benchmarks/model_zoo.py                       # everything (long: hours on 2 cores)
+    python benchmarks/model_zoo.py                       # everything (hours on 2 cores)
     python benchmarks/model_zoo.py --models ganomaly --datasets magnetic_tile
-    python benchmarks/model_zoo.py --epochs 5            # a quick pass with fewer epochs
+    python benchmarks/model_zoo.py --eval-only           # rescore earlier checkpoints (e.g. after
+                                                         # a default score changed)
 
-For each (model, dataset) it trains with `train_from_folder` (the code `gan-anomaly train`
-runs), evaluates the test split with `evaluate_folder` (the code `gan-anomaly eval` runs, ROC
-curve and heatmap gallery included) and records image AUROC, pixel AUROC, F1 at the calibrated
-threshold, training time and ms per image. Results go to <out>/results.json (merged with earlier
-runs, so models can be run one at a time) and <out>/results.md.
+Datasets: the two shared industrial sets (../shared/datasets) and synthetic RGB-D scenes (4
+channels, written by the project's generator into <out>/data on first use). Every model runs
+with its defaults, the same on every dataset (no per-dataset tuning: what a user gets from
+`gan-anomaly train --model NAME`): 64 px, per-image standardised colour, 30 epochs, the
+model's default score. For each (model, dataset) it trains with `train_from_folder` (the code
+`gan-anomaly train` runs), evaluates the test split with `evaluate_folder` (the code
+`gan-anomaly eval` runs, ROC curve and heatmap gallery included) and records image AUROC, pixel
+AUROC, F1 and accuracy at the default threshold, training time and ms per image. Two rows per
+dataset are the nearest-neighbour floor on raw and on standardised pixels (nn_floor.py).
+Results go to <out>/results.json (merged with earlier runs) and <out>/results.md.
 """
 
 from __future__ import annotations
@@ -25,78 +31,126 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from nn_floor import floor_rows  # noqa: E402
 
 from gan_anomaly_ros.checkpoint import load_checkpoint  # noqa: E402
+from gan_anomaly_ros.data.synthetic import write_dataset  # noqa: E402
 from gan_anomaly_ros.evaluation import evaluate_folder  # noqa: E402
 from gan_anomaly_ros.models import MODELS  # noqa: E402
 from gan_anomaly_ros.preprocessing import PreprocessConfig  # noqa: E402
-from gan_anomaly_ros.training import TrainConfig, train_from_folder  # noqa: E402
+from gan_anomaly_ros.training import TrainConfig, recalibrate_checkpoint, train_from_folder  # noqa: E402,E501
+from gan_anomaly_ros.training.run import resolve_preprocessing  # noqa: E402
 
-DATASETS = {"magnetic_tile": "gray", "ball_screw": "rgb"}
-# Per-model benchmark settings (epochs, batch size, hyper-parameters) for 64 px inputs.
-# The papers' learning rates are tuned for long GPU runs; the faster ones here come from the
-# short CPU sanity runs noted in each model's tests and reports.
-SETTINGS = {
-    "ganomaly": {"epochs": 30, "batch_size": 32, "hparams": {"lr": 1e-3}},
-    "skip_ganomaly": {"epochs": 30, "batch_size": 32, "hparams": {}},
-    "f_anogan": {"epochs": 60, "batch_size": 32,
-                 "hparams": {"lr": 1e-3, "encoder_lr": 1e-3, "gan_epochs_fraction": 0.67}},
-    # ALICE's cycle term: pure EGBAD reconstructions ignore the input at CPU training lengths.
-    "bigan": {"epochs": 30, "batch_size": 32, "hparams": {"lr": 1e-3, "cycle_weight": 1.0}},
-    # Latent-search models calibrate once, after the last epoch (a search per held-out image).
-    "anogan": {"epochs": 30, "batch_size": 32, "hparams": {}, "calibrate_every": 30},
-    "adgan": {"epochs": 30, "batch_size": 32, "hparams": {}, "calibrate_every": 30},
-    "transgan": {"epochs": 30, "batch_size": 32, "hparams": {"lr": 1e-3},
-                 "calibrate_every": 30},
+DATASETS = {
+    "magnetic_tile": {"mode": "gray"},
+    "ball_screw": {"mode": "rgb"},
+    # The synthetic scenes are 640x480 with the part in the middle: the centre crop the demo
+    # uses. 200 training scenes, 40 good and 20 per defect type for testing.
+    "synthetic_rgbd": {"mode": "rgbd", "center_crop": 0.4,
+                       "generate": {"n_train": 200, "n_test_good": 40, "n_test_per_defect": 20,
+                                    "seed": 0}},
 }
-DEFAULT_SETTINGS = {"epochs": 30, "batch_size": 32, "hparams": {}}
+EPOCHS = 30
+FLOORS = ("nn_raw_pixels", "nn_standardized_pixels")
 
 
-def run_one(model: str, dataset: str, args, previous: dict = None) -> dict:
-    data = Path(args.data_root) / dataset
-    settings = SETTINGS.get(model, DEFAULT_SETTINGS)
-    epochs = args.epochs or settings["epochs"]
-    preprocessing = PreprocessConfig(mode=DATASETS[dataset], size=args.size)
-    config = TrainConfig(model=model, epochs=epochs, batch_size=settings["batch_size"],
-                         seed=args.seed, device=args.device, hparams=settings["hparams"],
-                         calibrate_every=settings.get("calibrate_every", 1))
+def dataset_dir(name: str, args) -> Path:
+    spec = DATASETS[name]
+    if "generate" not in spec:
+        return Path(args.data_root) / name
+    folder = Path(args.out) / "data" / name
+    if not (folder / "train" / "good").is_dir():
+        print(f"writing the synthetic dataset to {folder}", flush=True)
+        write_dataset(folder, **spec["generate"])
+    return folder
+
+
+def preprocessing_for(name: str, args) -> PreprocessConfig:
+    spec = DATASETS[name]
+    return PreprocessConfig(mode=spec["mode"], size=args.size,
+                            center_crop=spec.get("center_crop", 0.0),
+                            depth_range_m=None if spec["mode"] == "rgbd" else 0.04,
+                            normalize="standardize")
+
+
+def run_model(model: str, dataset: str, args, previous: dict = None) -> dict:
+    data = dataset_dir(dataset, args)
     checkpoint = Path(args.out) / "checkpoints" / f"{model}_{dataset}.safetensors"
+    score = args.score or MODELS[model].default_score
     if args.eval_only:  # keep the measured training time of the run that wrote the checkpoint
         train_seconds = (previous or {}).get("train_seconds",
                                              load_checkpoint(checkpoint).training["train_seconds"])
+        recalibrate_checkpoint(checkpoint, data, score=score, device=args.device, progress=False)
     else:
+        config = TrainConfig(model=model, epochs=args.epochs, seed=args.seed, device=args.device,
+                             score=score)
         started = time.perf_counter()
-        train_from_folder(data, checkpoint, preprocessing, config)
+        train_from_folder(data, checkpoint, preprocessing_for(dataset, args), config)
         train_seconds = time.perf_counter() - started
-    metrics = evaluate_folder(checkpoint, data, device=args.device,
+    metrics = evaluate_folder(checkpoint, data, device=args.device, progress=False,
                               out_dir=Path(args.out) / f"{model}_{dataset}")
-    return {"model": model, "dataset": dataset, "epochs": epochs, "size": args.size,
-            "image_auroc": metrics["image_auroc"], "pixel_auroc": metrics.get("pixel_auroc"),
-            "f1": metrics["f1"], "accuracy": metrics["accuracy"],
-            "calibration_rule": load_checkpoint(checkpoint).calibration.rule,
+    return {"model": model, "dataset": dataset, "epochs": args.epochs, "size": args.size,
+            "score": metrics["score"], "image_auroc": metrics["image_auroc"],
+            "pixel_auroc": metrics.get("pixel_auroc"), "f1": metrics["f1"],
+            "accuracy": metrics["accuracy"], "threshold_rule": metrics["threshold_rule"],
+            "per_type": {k: v.get("image_auroc") for k, v in metrics["per_type"].items()
+                         if k != "good"},
             "train_seconds": round(train_seconds, 1),
             "ms_per_image": round(metrics["ms_per_image"], 2)}
 
 
+def run_floors(dataset: str, args) -> dict:
+    data = dataset_dir(dataset, args)
+    config = resolve_preprocessing(data, preprocessing_for(dataset, args))
+    rows = {}
+    for name, metrics in floor_rows(data, config, seed=args.seed).items():
+        rows[name] = {"model": name, "dataset": dataset, "epochs": 0, "size": 32,
+                      "score": "nearest neighbour", "train_seconds": 0.0, "ms_per_image": None,
+                      "image_auroc": metrics["image_auroc"], "pixel_auroc": None,
+                      "f1": metrics["f1"], "accuracy": metrics["accuracy"]}
+    return rows
+
+
+def _fmt(value, digits=3):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def write_table(results: dict, out: Path) -> str:
-    lines = ["| model | dataset | image AUROC | pixel AUROC | F1 | accuracy | train time (s) "
-             "| ms/image | epochs |",
+    lines = ["| model | dataset | score | image AUROC | pixel AUROC | F1 | accuracy "
+             "| train time (s) | ms/image |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for row in sorted(results.values(), key=lambda r: (r["model"], r["dataset"])):
-        pixel = f"{row['pixel_auroc']:.3f}" if row["pixel_auroc"] is not None else "-"
-        lines.append(f"| {row['model']} | {row['dataset']} | {row['image_auroc']:.3f} | {pixel} "
-                     f"| {row['f1']:.3f} | {row['accuracy']:.3f} | {row['train_seconds']:.0f} "
-                     f"| {row['ms_per_image']:.1f} | {row['epochs']} |")
+    order = {name: i for i, name in enumerate(list(FLOORS) + list(MODELS))}
+    for row in sorted(results.values(), key=lambda r: (r["dataset"], order.get(r["model"], 99))):
+        lines.append(f"| {row['model']} | {row['dataset']} | {row['score']} "
+                     f"| {_fmt(row['image_auroc'])} | {_fmt(row['pixel_auroc'])} "
+                     f"| {_fmt(row['f1'])} | {_fmt(row['accuracy'])} "
+                     f"| {row['train_seconds']:.0f} | {_fmt(row['ms_per_image'], 1)} |")
+    summary = ["", "| dataset | best model | its image AUROC | better floor | floor AUROC "
+                   "| models below the raw floor |", "|---|---|---|---|---|---|"]
+    for dataset in sorted({r["dataset"] for r in results.values()}):
+        rows = [r for r in results.values() if r["dataset"] == dataset]
+        models = [r for r in rows if r["model"] not in FLOORS]
+        floors = [r for r in rows if r["model"] in FLOORS]
+        if not models or not floors:
+            continue
+        best = max(models, key=lambda r: r["image_auroc"])
+        floor = max(floors, key=lambda r: r["image_auroc"])
+        raw = next((r["image_auroc"] for r in floors if r["model"] == "nn_raw_pixels"), None)
+        below = [r["model"] for r in models if raw is not None and r["image_auroc"] <= raw]
+        summary.append(f"| {dataset} | {best['model']} | {best['image_auroc']:.3f} "
+                       f"| {floor['model']} | {floor['image_auroc']:.3f} "
+                       f"| {', '.join(below) or 'none'} |")
     machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
                f"({torch.get_num_threads()} threads)")
-    settings = "\n".join(f"- {name}: batch {s['batch_size']}, hparams {json.dumps(s['hparams'])}"
-                         for name, s in SETTINGS.items())
-    sizes = ", ".join(str(size) for size in sorted({row["size"] for row in results.values()}))
-    text = ("\n".join(lines) + f"\n\nInputs: magnetic_tile gray, ball_screw RGB, {sizes} px, whole "
-            "image; "
-            "F1 and accuracy at the checkpoint's calibrated threshold (median + 3 * 1.4826 * MAD of "
-            "held-out normal scores); ms/image: evaluation with batch 32.\n\n"
-            f"Per-model settings:\n{settings}\n\nLast run on: {machine}\n")
+    text = ("\n".join(lines + summary) + "\n\nInputs: magnetic_tile gray, ball_screw RGB, "
+            "synthetic_rgbd RGB-D (centre crop 0.4), 64 px, per-image standardised colour; "
+            f"{EPOCHS} epochs, every model with its defaults (the same on every dataset). F1 and "
+            "accuracy at the checkpoint's default threshold (median + 3 * 1.4826 * MAD of "
+            "held-out normal scores); ms/image: evaluation with batch 32. Floors: nearest "
+            "neighbour on 32 px pixels, raw and standardised (nn_floor.py).\n\n"
+            f"Last run on: {machine}\n")
     (out / "results.md").write_text(text)
     return text
 
@@ -109,25 +163,35 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, help="override every model's epochs")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--score", default=None,
+                        help="score for every model instead of each model's default")
+    parser.add_argument("--no-floors", action="store_true", help="skip the floor rows")
     parser.add_argument("--eval-only", action="store_true",
-                        help="evaluate the checkpoints of an earlier run again (e.g. after "
-                             "`gan-anomaly calibrate`), keeping its training times")
+                        help="rescore the checkpoints of an earlier run with the (current) "
+                             "default score, keeping its training times")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results_file = out / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
-    for model in args.models.split(","):
-        for dataset in args.datasets.split(","):
+
+    def save(key, row):
+        row["device"] = args.device
+        results[key] = row
+        results_file.write_text(json.dumps(results, indent=2))
+        print(json.dumps(row), flush=True)
+
+    for dataset in args.datasets.split(","):
+        if not args.no_floors:
+            for name, row in run_floors(dataset, args).items():
+                save(f"{name}/{dataset}", row)
+        for model in args.models.split(","):
             print(f"=== {model} on {dataset}", flush=True)
-            row = run_one(model, dataset, args, results.get(f"{model}/{dataset}"))
-            row["device"] = args.device
-            results[f"{model}/{dataset}"] = row
-            results_file.write_text(json.dumps(results, indent=2))
-            print(json.dumps(row), flush=True)
+            save(f"{model}/{dataset}", run_model(model, dataset, args,
+                                                 results.get(f"{model}/{dataset}")))
     print(write_table(results, out))
     return 0
 

@@ -69,7 +69,11 @@ def save_checkpoint(path, model: AnomalyModel, preprocessing: PreprocessConfig,
 
 def _looks_pickled(path: Path) -> bool:
     with open(path, "rb") as handle:
-        head = handle.read(4)
+        head = handle.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header's "{" (that
+    # length's first byte can be 0x80 too, like a pickle's).
+    if head[8:9] == b"{":
+        return False
     return head[:1] == b"\x80" or head[:2] == b"PK"  # pickle protocol 2+ / torch.save zip
 
 
@@ -103,7 +107,12 @@ def read_metadata(path) -> Dict:
 
 
 def read_preprocessing(path) -> PreprocessConfig:
-    return PreprocessConfig.from_dict(read_metadata(path)["preprocessing"])
+    try:
+        return PreprocessConfig.from_dict(read_metadata(path)["preprocessing"])
+    except ValueError as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: {exc}") from exc
 
 
 def _build_model(path: Path, description: Dict) -> AnomalyModel:
@@ -112,8 +121,9 @@ def _build_model(path: Path, description: Dict) -> AnomalyModel:
         raise CheckpointError(f"{path} needs model {name!r}, which this version does not "
                               f"have (available: {', '.join(sorted(MODELS))})")
     try:
+        # Checkpoints from before score heads carry no "score": the paper's score.
         return create_model(name, description["channels"], description["size"],
-                            **description.get("hparams", {}))
+                            score=description.get("score"), **description.get("hparams", {}))
     except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild model {name!r}: {exc}") from exc
 
@@ -136,11 +146,18 @@ def load_checkpoint(path, device="cpu") -> Checkpoint:
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{path}: weights contain NaN/inf in {bad[:3]}")
-    preprocessing = PreprocessConfig.from_dict(metadata["preprocessing"])
-    if preprocessing.channels != model.channels or preprocessing.size != model.size:
+    try:
+        preprocessing = PreprocessConfig.from_dict(metadata["preprocessing"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+    # Equal sizes, or a larger input scored window by window (patch mode).
+    if preprocessing.channels != model.channels or preprocessing.size < model.size:
         raise CheckpointError(f"{path}: preprocessing ({preprocessing.mode}, {preprocessing.size}"
                               f") does not match the model ({model.channels} channels, "
                               f"{model.size} px)")
+    if model.score_head.needs_fit and not model.score_head.memory.fitted:
+        raise CheckpointError(f"{path}: its score {model.score_spec.text()!r} needs a feature "
+                              "memory, but the file holds none")
     model.to(device).eval()
     return Checkpoint(model=model, preprocessing=preprocessing,
                       calibration=Calibration.from_dict(metadata["calibration"]),

@@ -9,13 +9,24 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .data.depth import DEPTH_FORMATS
 from .graph import CAMERAS, default_model_path, inspection_graph
+from .models import MODELS
 
 # The small default model of the demo: RGB-D, 64 px, centre crop around the part.
 DEMO_PREPROCESSING = {"mode": "rgbd", "size": 64, "center_crop": 0.4}
 DEMO_DATASET = {"n_train": 200, "n_test_good": 20, "n_test_per_defect": 6}
 DEMO_EPOCHS = 20
 DEMO_HPARAMS = {"base_width": 16, "lr": 1e-3}
+
+
+def _parse_augment(text: str):
+    from .training.augment import parse_augment
+
+    try:
+        return parse_augment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
 
 
 def _parse_hparam(text: str):
@@ -28,6 +39,18 @@ def _parse_hparam(text: str):
         return key, value
 
 
+def _depth_range(text: str):
+    if text == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--depth-range takes metres or 'auto', got {text!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--depth-range must be > 0 m, got {value}")
+    return value
+
+
 def _add_preprocessing_args(parser):
     parser.add_argument("--mode", choices=["rgb", "gray", "rgbd"], default="rgb",
                         help="model input: colour, luminance, or colour + depth")
@@ -35,6 +58,37 @@ def _add_preprocessing_args(parser):
     parser.add_argument("--center-crop", type=float, default=0.0,
                         help="centre square crop as a fraction of the shorter side (0 = none)")
     parser.add_argument("--crop-box", type=int, nargs=4, metavar=("X", "Y", "W", "H"))
+    parser.add_argument("--normalize", choices=["standardize", "none"], default="standardize",
+                        help="per-image photometric normalisation of the colour channels "
+                             "(standardize: mean 0, +-3 sigma to [-1, 1]; stored in the "
+                             "checkpoint, the live nodes do the same)")
+    parser.add_argument("--depth-range", type=_depth_range, default="auto", metavar="M|auto",
+                        help="rgbd: relative depth mapped to [-1, 1], metres; auto (default) "
+                             "chooses it from the training images' relief")
+
+
+def _add_depth_format_args(parser, default_note: str = ""):
+    parser.add_argument("--depth-format", choices=list(DEPTH_FORMATS), default=None,
+                        help="unit of the dataset's depth images: auto (16-bit = mm, float = "
+                             "m, 8-bit refused), millimetres, metres, or scaled (with "
+                             "--depth-scale)" + default_note)
+    parser.add_argument("--depth-scale", type=float, default=None, metavar="METRES_PER_UNIT",
+                        help="metres per stored depth unit, e.g. for 8-bit depth images")
+
+
+def _depth_format(args, recorded=None):
+    """--depth-format/--depth-scale, else what the checkpoint's training recorded, else auto."""
+    from .data.depth import DepthFormat
+
+    if args.depth_format is None and args.depth_scale is None:
+        return DepthFormat(**recorded) if recorded else None
+    return DepthFormat(format=args.depth_format or "auto", scale=args.depth_scale)
+
+
+def _apply_threads(args) -> None:
+    if getattr(args, "threads", None):
+        import torch
+        torch.set_num_threads(args.threads)
 
 
 def cmd_train(args) -> int:
@@ -42,36 +96,73 @@ def cmd_train(args) -> int:
     from .training import TrainConfig, train_from_folder
 
     preprocessing = PreprocessConfig(mode=args.mode, size=args.size, center_crop=args.center_crop,
-                                     crop_box=tuple(args.crop_box) if args.crop_box else None)
+                                     crop_box=tuple(args.crop_box) if args.crop_box else None,
+                                     depth_range_m=args.depth_range, normalize=args.normalize)
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                          seed=args.seed, holdout=args.holdout, device=args.device,
                          hparams=dict(args.hparam or []), amp=not args.no_amp,
                          log_dir=args.log_dir, resume=args.resume,
-                         calibrate_every=args.calibrate_every)
+                         calibrate_every=args.calibrate_every, score=args.score,
+                         patch_size=args.patch_size, augment=args.augment or {},
+                         k_sigma=args.k_sigma, max_false_alarm_rate=args.max_false_alarm_rate,
+                         threads=args.threads)
+    _check_model_settings(config, preprocessing)
     summary = train_from_folder(args.data, args.out, preprocessing, config,
-                                validation_dir=args.val_data)
+                                validation_dir=args.val_data,
+                                depth_format=_depth_format(args))
     if "checkpoint_id" in summary:  # only the main process of a torchrun job reports
         print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _check_model_settings(config, preprocessing) -> None:
+    """Settings that can be checked before any image is read: model hparams, score, patch."""
+    from .models import create_model
+    from .training.run import check_patch_size
+
+    size = check_patch_size(config.patch_size, preprocessing.size)
+    model = create_model(config.model, preprocessing.channels, size, **config.hparams)
+    model.set_score(config.score or model.default_score)
+
+
+def cmd_models(args) -> int:
+    from .models import MODELS
+    from .models.catalog import describe_models
+
+    print("\n".join(describe_models(MODELS)))
+    print("\nScores (--score): native | residual[:reduce=max|mean|top1|top10] | "
+          "memory[:network=NAME,layer=N,reduce=...]; see README, \"Scores\".")
     return 0
 
 
 def cmd_calibrate(args) -> int:
     from .training import recalibrate_checkpoint
 
+    _apply_threads(args)
     summary = recalibrate_checkpoint(args.model, args.data, out_path=args.out, device=args.device,
-                                     k_sigma=args.k_sigma)
+                                     k_sigma=args.k_sigma,
+                                     max_false_alarm_rate=args.max_false_alarm_rate,
+                                     labeled=args.labeled, score=args.score)
     print(json.dumps(summary, indent=2))
     return 0
 
 
 def cmd_eval(args) -> int:
+    from .checkpoint import load_checkpoint
     from .evaluation import evaluate_folder
 
+    _apply_threads(args)
     out_dir = Path(args.out) if args.out else Path(args.model).with_name(
         Path(args.model).stem + "_eval")
-    metrics = evaluate_folder(args.model, args.data, device=args.device, out_dir=out_dir)
+    recorded = load_checkpoint(args.model).training.get("depth_format")
+    metrics = evaluate_folder(args.model, args.data, device=args.device, out_dir=out_dir,
+                              depth_format=_depth_format(args, recorded))
     text = json.dumps(metrics, indent=2)
     print(text)
+    print(f"threshold {metrics['threshold']:.4g} set by: {metrics['threshold_rule']} "
+          f"({metrics['threshold_from_images']} images)", file=sys.stderr)
+    for warning in metrics["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(text)
     print(f"ROC curve, heatmap gallery and metrics.json in {out_dir}/", file=sys.stderr)
@@ -79,7 +170,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .synthetic import write_dataset
+    from .data.synthetic import write_dataset
 
     summary = write_dataset(args.out, n_train=args.n_train, n_test_good=args.n_test_good,
                             n_test_per_defect=args.n_test_per_defect, seed=args.seed)
@@ -91,7 +182,7 @@ def ensure_default_model(path: Path, retrain: bool = False) -> Path:
     """Train the small default RGB-D model on synthetic scenes unless it is already there."""
     from .checkpoint import CheckpointError, read_metadata
     from .preprocessing import PreprocessConfig
-    from .synthetic import write_dataset
+    from .data.synthetic import write_dataset
     from .training import TrainConfig, train_from_folder
 
     if path.exists() and not retrain:
@@ -140,12 +231,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gan_anomaly_ros {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    models = sub.add_parser("models", help="list the models, their default scores and "
+                                           "hyper-parameters with defaults")
+    models.set_defaults(func=cmd_models)
+
     train = sub.add_parser("train", help="train a model on a folder of normal images")
     train.add_argument("--data", required=True, help="dataset folder (MVTec AD layout)")
     train.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
-    train.add_argument("--model", default="ganomaly")
+    train.add_argument("--model", default="ganomaly", choices=sorted(MODELS),
+                       help="see `gan-anomaly models` (default: ganomaly)")
     _add_preprocessing_args(train)
-    train.add_argument("--epochs", type=int, default=15)
+    _add_depth_format_args(train)
+    train.add_argument("--score", default=None, metavar="SPEC",
+                       help="score head: native | residual[:reduce=..] | memory[:network=..,"
+                            "layer=..,reduce=..] (default: the model's, `gan-anomaly models`)")
+    train.add_argument("--patch-size", type=int, default=None, metavar="PX",
+                       help="patch mode: train on random PX-pixel patches of the --size "
+                            "image, score by overlapping windows (maps at --size)")
+    train.add_argument("--augment", type=_parse_augment, default=None,
+                       metavar="brightness=B,shift=S,rotate=DEG",
+                       help="training augmentations for normal variation (default none)")
+    train.add_argument("--k-sigma", type=float, default=3.0,
+                       help="threshold = median + k * 1.4826 * MAD of held-out normal scores")
+    train.add_argument("--max-false-alarm-rate", type=float, default=None, metavar="RATE",
+                       help="threshold for at most this false-alarm rate on the held-out "
+                            "normal images instead of the k-sigma rule")
+    train.add_argument("--threads", type=int, default=None,
+                       help="CPU threads for torch (default: torch's, OMP_NUM_THREADS)")
+    train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--holdout", type=float, default=0.1,
@@ -171,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the metrics to this file")
     evaluate.add_argument("--out", help="folder for roc.png, gallery.png and metrics.json "
                                         "(default: <checkpoint>_eval next to the checkpoint)")
+    evaluate.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    _add_depth_format_args(evaluate, " (default: what training recorded)")
     evaluate.set_defaults(func=cmd_eval)
 
     recal = sub.add_parser("calibrate", help="calibrate a checkpoint's threshold again on the "
@@ -180,6 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     recal.add_argument("--out", help="checkpoint to write (default: replace --model)")
     recal.add_argument("--k-sigma", type=float, default=3.0,
                        help="threshold = median + k * 1.4826 * MAD of the held-out scores")
+    recal.add_argument("--max-false-alarm-rate", type=float, default=None, metavar="RATE",
+                       help="threshold for at most this false-alarm rate on the held-out "
+                            "normal images")
+    recal.add_argument("--labeled", default=None, metavar="DIR",
+                       help="F1-optimal threshold on this folder of good and defective parts "
+                            "(good/ and one folder per defect type, or a dataset with test/); "
+                            "keep it apart from the evaluation data")
+    recal.add_argument("--score", default=None, metavar="SPEC",
+                       help="switch the score head first (see train --score); a memory score "
+                            "is fitted on the training images")
+    recal.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     recal.add_argument("--device", default="auto")
     recal.set_defaults(func=cmd_calibrate)
 

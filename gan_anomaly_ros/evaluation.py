@@ -11,9 +11,10 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .anomaly_map import colorize, display_scale
-from .datasets import PreparedSplit, prepare_split
+from .data.folders import PreparedSplit, prepare_split
 from .metrics import auroc, roc_curve, threshold_metrics
 from .preprocessing import input_to_display_rgb
+from .progress import track
 from .scoring import ScoreResult, Scorer
 
 
@@ -21,20 +22,46 @@ def score_split(scorer: Scorer, split: PreparedSplit, batch_size: int = 32,
                 progress: bool = True) -> List[ScoreResult]:
     starts = range(0, len(split.inputs), batch_size)
     if progress:
-        from tqdm import tqdm
-        starts = tqdm(starts, desc="scoring", unit="batch")
+        starts = track(starts, total=len(starts), desc="scoring", unit="batch")
     results: List[ScoreResult] = []
     for start in starts:
         results += scorer.score_batch(split.inputs[start:start + batch_size])
     return results
 
 
+def threshold_position(labels, scores, threshold: float) -> Dict:
+    """Where the threshold sits among the test scores: the share of good and of defective
+    images above it, and its rank among all scores (0 = below all, 1 = above all)."""
+    labels, scores = np.asarray(labels).astype(bool), np.asarray(scores)
+    share = (lambda mask: float(np.mean(scores[mask] > threshold)) if mask.any() else None)
+    return {"good_flagged": share(~labels), "defective_flagged": share(labels),
+            "rank_among_scores": float(np.mean(scores <= threshold)),
+            "score_range": [float(scores.min()), float(scores.max())]}
+
+
+def threshold_warnings(position: Dict) -> List[str]:
+    warnings = []
+    if position["rank_among_scores"] == 1.0:
+        warnings.append("the threshold lies above every test score: nothing is flagged")
+    elif position["defective_flagged"] == 0.0:
+        warnings.append("the threshold flags none of the defective test images")
+    if position["rank_among_scores"] == 0.0:
+        warnings.append("the threshold lies below every test score: everything is flagged")
+    return warnings
+
+
 def compute_metrics(scorer: Scorer, split: PreparedSplit, results: List[ScoreResult]) -> Dict:
     scores = np.array([r.score for r in results])
+    calibration = scorer.calibration
+    position = threshold_position(split.labels, scores, calibration.threshold)
     metrics = {"checkpoint_id": scorer.checkpoint.checkpoint_id, "model": scorer.model.name,
-               "n_images": int(len(scores)), "threshold": scorer.calibration.threshold,
+               "score": scorer.model.score_spec.text(),
+               "n_images": int(len(scores)), "threshold": calibration.threshold,
+               "threshold_rule": calibration.rule,
+               "threshold_from_images": calibration.n_images,
+               "threshold_position": position, "warnings": threshold_warnings(position),
                "image_auroc": auroc(split.labels, scores),
-               **threshold_metrics(split.labels, scores, scorer.calibration.threshold)}
+               **threshold_metrics(split.labels, scores, calibration.threshold)}
     if split.masks is not None:
         maps = np.stack([r.anomaly_map for r in results])
         metrics["pixel_auroc"] = auroc(split.masks.ravel(), maps.ravel())
@@ -91,17 +118,25 @@ def save_gallery(split: PreparedSplit, results: List[ScoreResult], map_threshold
     for index in gallery_rows(split, results, per_type):
         result = results[index]
         size = result.anomaly_map.shape[0]
+        blank = np.full((size, size, 3), 96, np.uint8)
         recon = (input_to_display_rgb(result.reconstruction) if result.reconstruction is not None
-                 else np.zeros((size, size, 3), np.uint8))
-        mask = (split.masks[index] if split.masks is not None else np.zeros((size, size), bool))
+                 else blank)
+        mask = split.masks[index] if split.masks is not None else None
+        mask_tile = (np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=2)
+                     if mask is not None else blank)
         tiles = [input_to_display_rgb(split.inputs[index]), recon,
-                 colorize(display_scale(result.anomaly_map, map_threshold)),
-                 np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=2)]
+                 colorize(display_scale(result.anomaly_map, map_threshold)), mask_tile]
         row = Image.fromarray(np.concatenate(tiles, axis=1)).resize((4 * 128, 128), Image.NEAREST)
         strip = Image.new("RGB", (4 * 128 + 170, 128), "white")
         strip.paste(row, (170, 0))
-        ImageDraw.Draw(strip).text((6, 50), f"{split.label_names[index]}\nscore {result.score:.4g}"
-                                   f"\n{'ANOMALY' if result.is_anomaly else 'ok'}", fill="black")
+        draw = ImageDraw.Draw(strip)
+        draw.text((6, 50), f"{split.label_names[index]}\nscore {result.score:.4g}"
+                           f"\n{'ANOMALY' if result.is_anomaly else 'ok'}", fill="black")
+        # A grey tile with words, never a black one: black would read as "no defect".
+        if result.reconstruction is None:
+            draw.text((170 + 128 + 8, 58), "no reconstruction\n(memory score)", fill="white")
+        if mask is None:
+            draw.text((170 + 3 * 128 + 8, 58), "no mask", fill="white")
         rows.append(strip)
     header = Image.new("RGB", (4 * 128 + 170, 18), "white")
     draw = ImageDraw.Draw(header)
@@ -115,10 +150,11 @@ def save_gallery(split: PreparedSplit, results: List[ScoreResult], map_threshold
 
 
 def evaluate_folder(checkpoint, data_dir, device: str = "auto", progress: bool = True,
-                    out_dir: Optional[Path] = None) -> Dict:
+                    out_dir: Optional[Path] = None, depth_format=None) -> Dict:
     """Metrics on <data_dir>/test; with out_dir also metrics.json, roc.png and gallery.png."""
     scorer = Scorer(checkpoint, device)
-    split = prepare_split(data_dir, "test", scorer.preprocessing, progress=progress)
+    split = prepare_split(data_dir, "test", scorer.preprocessing, progress=progress,
+                          depth_format=depth_format)
     started = time.perf_counter()
     results = score_split(scorer, split, progress=progress)
     metrics = compute_metrics(scorer, split, results)

@@ -8,7 +8,14 @@ A frame is an RGB image (HxWx3 uint8) and, optionally, an aligned depth image in
 - ``rgbd``: 4 channels, colour + depth relative to the median depth of the crop.
 
 Depth is made relative because absolute distance changes with the table height and the
-mounting of the camera, while the defects we look for are millimetre-scale relief.
+mounting of the camera, while the defects we look for are millimetre-scale relief. The range
+mapped to [-1, 1] is chosen from the training data (relative_depth_range) and stored in the
+checkpoint.
+
+Photometric normalisation (``normalize="standardize"``): the colour channels of each image
+are shifted and scaled to mean 0 and 1/3 standard deviation (clipped to [-1, 1], so +-3 sigma
+spans the range), which removes the lighting that changes from image to image (exposure,
+lamp ageing) before any model sees it. Depth is left alone: light does not move the part.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ import numpy as np
 from PIL import Image
 
 MODES = {"rgb": 3, "gray": 1, "rgbd": 4}
+NORMALIZATIONS = ("none", "standardize")
+# Standardised colour is divided by this many standard deviations to fit in [-1, 1].
+STANDARDIZE_SIGMAS = 3.0
 
 # (x, y, width, height) in pixels of the source image.
 Box = Tuple[int, int, int, int]
@@ -44,7 +54,10 @@ class PreprocessConfig:
     crop_box: Optional[Box] = None
     # Relative depth range mapped to [-1, 1], in metres around the crop's median depth: must
     # exceed the part's height over the table, or its top face saturates and relief is lost.
-    depth_range_m: float = 0.04
+    # None until training sets it from the data (relative_depth_range).
+    depth_range_m: Optional[float] = 0.04
+    # Per-image photometric normalisation of the colour channels (see the module docstring).
+    normalize: str = "none"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -59,8 +72,11 @@ class PreprocessConfig:
             if len(box) != 4 or box[2] <= 0 or box[3] <= 0 or box[0] < 0 or box[1] < 0:
                 raise PreprocessError(f"crop_box must be (x, y, width, height) > 0, got {self.crop_box}")
             object.__setattr__(self, "crop_box", box)
-        if self.depth_range_m <= 0:
+        if self.depth_range_m is not None and not self.depth_range_m > 0:
             raise PreprocessError(f"depth_range_m must be > 0, got {self.depth_range_m}")
+        if self.normalize not in NORMALIZATIONS:
+            raise PreprocessError(f"normalize must be one of {NORMALIZATIONS}, got "
+                                  f"{self.normalize!r} (a checkpoint from a newer version?)")
 
     @property
     def channels(self) -> int:
@@ -102,6 +118,18 @@ def crop_box_for(config: PreprocessConfig, width: int, height: int) -> Box:
     return (0, 0, width, height)
 
 
+def crop_warning(config: PreprocessConfig, width: int, height: int) -> Optional[str]:
+    """A warning when the crop of a width x height image is smaller than the model input:
+    the model then sees an upscaled, blurred crop (e.g. --center-crop 0.4 of a 64 px image is
+    26 px), usually not what was meant."""
+    _, _, w, h = crop_box_for(config, width, height)
+    if min(w, h) >= config.size:
+        return None
+    return (f"the crop of these {width}x{height} images is {w}x{h} px, smaller than the "
+            f"model input ({config.size} px): the model sees an upscaled crop. Use a larger "
+            "--center-crop / --crop-box (0 = the whole image) or a smaller --size.")
+
+
 def _resize(array: np.ndarray, size: int, resample) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize((size, size), resample=resample))
 
@@ -131,6 +159,14 @@ def normalize_depth(depth_m: np.ndarray, range_m: float) -> np.ndarray:
     return np.clip(relative, -1.0, 1.0).astype(np.float32)
 
 
+def standardize(colour: np.ndarray) -> np.ndarray:
+    """Colour channels (C x S x S) to mean 0 and 1/3 standard deviation, clipped to [-1, 1]."""
+    spread = float(colour.std())
+    if spread < 1e-6:  # a flat image: nothing to scale, and no division by zero
+        return np.zeros_like(colour)
+    return np.clip((colour - float(colour.mean())) / (STANDARDIZE_SIGMAS * spread), -1.0, 1.0)
+
+
 def preprocess_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
                      config: PreprocessConfig) -> Tuple[np.ndarray, Box]:
     """Frame -> (CxSxS float32 model input in [-1, 1], crop box in source pixels)."""
@@ -143,12 +179,36 @@ def preprocess_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
         channels = [colour @ np.array([0.299, 0.587, 0.114], np.float32)]
     else:
         channels = [colour[..., c] for c in range(3)]
+    if config.normalize == "standardize":
+        channels = list(standardize(np.stack(channels)))
     if config.uses_depth:
+        if config.depth_range_m is None:
+            raise PreprocessError("depth_range_m is not set: training chooses it from the data "
+                                  "(relative_depth_range) before preprocessing")
         depth_crop = np.ascontiguousarray(depth_m[y:y + h, x:x + w], dtype=np.float32)
         # Nearest keeps invalid (0) pixels from smearing into valid ones.
         depth_small = _resize(depth_crop, config.size, Image.NEAREST)
         channels.append(normalize_depth(depth_small, config.depth_range_m))
     return np.stack(channels).astype(np.float32, copy=False), (x, y, w, h)
+
+
+def relative_depth_range(depth_crops, size: int, percentile: float = 99.0,
+                         margin: float = 1.25, floor_m: float = 0.002) -> float:
+    """A relative-depth range that fits the parts' relief: ``margin`` x the ``percentile`` of
+    |depth - crop median| over the valid pixels of these crops (metres, resized to the model's
+    size as preprocessing does), at least ``floor_m``, rounded to 0.1 mm. Robust to the few
+    pixels of sensor noise or stray objects that a maximum would follow."""
+    values = []
+    for crop in depth_crops:
+        small = _resize(np.ascontiguousarray(crop, dtype=np.float32), size, Image.NEAREST)
+        valid = np.isfinite(small) & (small > 0)
+        if valid.sum() >= 2:
+            values.append(np.abs(small[valid] - np.median(small[valid])))
+    if not values:
+        raise PreprocessError("no valid depth in the training images: cannot choose the "
+                              "relative-depth range (is the depth image empty or all zero?)")
+    spread = float(np.percentile(np.concatenate(values), percentile)) * margin
+    return round(max(spread, floor_m), 4)
 
 
 def input_to_display_rgb(model_input: np.ndarray) -> np.ndarray:

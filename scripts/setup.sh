@@ -145,6 +145,10 @@ colcon --log-base "$REPO/log" build \
   --symlink-install --event-handlers console_cohesion- summary+ \
   --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
 
+# A symlink install keeps links to source files that were since moved or deleted: drop them,
+# or a stale module could shadow the new one.
+find "$REPO/install/gan_anomaly_ros" -xtype l -delete 2>/dev/null || true
+
 # The `gan-anomaly` command in the venv. Not `pip install -e .`: the package is imported from
 # the colcon install tree (it holds the generated messages), which env.sh puts on the path.
 cat > "$VENV/bin/gan-anomaly" <<'WRAPPER'

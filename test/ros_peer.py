@@ -43,6 +43,20 @@ class Peer:
             time.sleep(0.05)
         return self.received[topic]
 
+    @staticmethod
+    def wait_for_subscribers(publishers, timeout: float = 60.0, process=None) -> None:
+        """Block until every publisher has matched a subscription: messages sent before
+        discovery finishes are lost, and a test that needs a particular message must not
+        race the node's discovery."""
+        deadline = time.monotonic() + timeout
+        while any(p.get_subscription_count() < 1 for p in publishers):
+            if process is not None and process.poll() is not None:
+                raise AssertionError(f"node exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                unmatched = [p.topic_name for p in publishers if p.get_subscription_count() < 1]
+                raise AssertionError(f"no subscriber matched {unmatched} within {timeout} s")
+            time.sleep(0.05)
+
     def close(self):
         self._stop.set()
         self._thread.join()

@@ -67,3 +67,101 @@ def test_rgbd_training_on_plain_folder_is_refused(tmp_path, capsys):
                         "--mode", "rgbd", "--size", "32", "--epochs", "1"])
     assert code == 2
     assert "needs depth" in capsys.readouterr().err
+
+
+def test_models_lists_every_model_with_hparams_and_default_score(capsys):
+    from gan_anomaly_ros.models import MODELS
+
+    assert gan_anomaly(["models"]) == 0
+    out = capsys.readouterr().out
+    for name, model_class in MODELS.items():
+        assert f"\n{name}: " in "\n" + out
+    assert "lr=" in out and "default score:" in out and "ocr_gan: OCR-GAN" in out
+
+
+def test_train_help_shows_the_model_choices(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        gan_anomaly(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "{adgan,anogan,bigan,f_anogan,ganomaly,ocr_gan,skip_ganomaly,transgan}" in out
+    assert "--threads" in out and "--patch-size" in out and "--augment" in out
+
+
+def plain_dataset(root, count=6, size=40):
+    good = root / "train" / "good"
+    good.mkdir(parents=True)
+    for i in range(count):
+        Image.fromarray(np.full((size, size, 3), 60 + i * 10, np.uint8)).save(good / f"{i}.png")
+    return root
+
+
+def test_bad_settings_are_refused_before_any_work(tmp_path, capsys):
+    data = plain_dataset(tmp_path / "data")
+    out = tmp_path / "m.safetensors"
+    base = ["train", "--data", str(data), "--out", str(out), "--size", "32", "--epochs", "1"]
+    assert gan_anomaly(base + ["--patch-size", "64"]) == 2
+    assert "--patch-size 64 is larger than the image" in capsys.readouterr().err
+    assert gan_anomaly(base + ["--hparam", "learning_rate=0.1"]) == 2
+    assert "unknown hyper-parameter(s) ['learning_rate']" in capsys.readouterr().err
+    assert gan_anomaly(base + ["--score", "memory:network=critic"]) == 2
+    assert "has no network 'critic'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_progress_is_one_line_per_epoch_when_not_a_terminal(tmp_path):
+    """Written to a pipe or a log file, training prints plain lines, no carriage returns."""
+    import os
+    import subprocess
+    import sys
+
+    data = plain_dataset(tmp_path / "data")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(__import__("pathlib").Path(__file__).resolve().parents[1])]
+        + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+    done = subprocess.run(
+        [sys.executable, "-m", "gan_anomaly_ros.cli", "train", "--data", str(data), "--out",
+         str(tmp_path / "m.safetensors"), "--size", "32", "--epochs", "2", "--batch-size", "2",
+         "--hparam", "base_width=8", "--threads", "1", "--device", "cpu",
+         "--augment", "brightness=0.1,shift=0.05,rotate=5", "--patch-size", "32"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr
+    assert "training ganomaly: epoch 1/2" in done.stderr
+    assert "training ganomaly: epoch 2/2" in done.stderr
+    assert "reading train: 6 img in" in done.stderr
+    training = load_checkpoint(tmp_path / "m.safetensors").training
+    assert training["augment"] == {"brightness": 0.1, "shift": 0.05, "rotate": 5.0}
+
+
+def test_patch_mode_trains_on_patches_and_scores_full_images(tmp_path):
+    data = plain_dataset(tmp_path / "data", count=8, size=64)
+    out = tmp_path / "patch.safetensors"
+    assert gan_anomaly(["train", "--data", str(data), "--out", str(out), "--size", "64",
+                        "--patch-size", "32", "--epochs", "1", "--batch-size", "4",
+                        "--hparam", "base_width=8", "--device", "cpu"]) == 0
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.model.size == 32 and checkpoint.preprocessing.size == 64
+    assert checkpoint.training["patch_size"] == 32
+
+
+def test_gallery_says_no_mask_when_the_dataset_has_none(tmp_path):
+    from gan_anomaly_ros.evaluation import evaluate_folder
+
+    data = plain_dataset(tmp_path / "data", count=8)
+    for label, value in (("good", 90), ("dark", 5)):
+        folder = data / "test" / label
+        folder.mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((40, 40, 3), value, np.uint8)).save(folder / f"{i}.png")
+    out = tmp_path / "m.safetensors"
+    assert gan_anomaly(["train", "--data", str(data), "--out", str(out), "--size", "32",
+                        "--epochs", "1", "--batch-size", "4", "--hparam", "base_width=8",
+                        "--device", "cpu"]) == 0
+    evaluate_folder(out, data, device="cpu", progress=False, out_dir=tmp_path / "eval")
+    with Image.open(tmp_path / "eval" / "gallery.png") as image:
+        gallery = np.asarray(image.convert("L"))
+    mask_column = gallery[18:, 170 + 3 * 128:]
+    # Grey with white words, never the all-black tile that reads as "no defect".
+    assert (mask_column > 200).any() and (np.median(mask_column) > 50)

@@ -8,7 +8,8 @@ import pytest
 
 from gan_anomaly_ros.checkpoint import read_preprocessing
 from gan_anomaly_ros.graph import preprocess_node, replay_camera_node, ros_arguments, scorer_node
-from process_helpers import start_module, stop_process, wait_for_output, wait_process
+from process_helpers import (read_output, start_module, stop_process, wait_for_output,
+                             wait_process)
 from ros_peer import Peer
 
 pytestmark = pytest.mark.requires_ros
@@ -62,6 +63,7 @@ def test_scorer_survives_bad_inputs_and_counts_them(small_checkpoint, ros_env, p
     process = start_node(scorer_node(str(small_checkpoint), "cpu"), ros_env)
     try:
         wait_for_output(process, "threshold", timeout=90)
+        peer.wait_for_subscribers([publisher], process=process)
         bad_inputs = [
             model_input(config, np.zeros((size, size, 4), np.float32), "0123456789abcdef"),
             model_input(config, np.zeros((size, size, 3), np.float32), good_id),
@@ -118,9 +120,17 @@ def test_preprocess_skips_bad_frames_and_keeps_running(small_checkpoint, ros_env
 
     try:
         wait_for_output(process, "preprocessing rgbd", timeout=90)
+        peer.wait_for_subscribers(pubs.values(), process=process)
         deadline = time.monotonic() + 90
-        while not peer.received["/gan_anomaly/model_input"]:
-            assert time.monotonic() < deadline, "no model input after bad frames"
+
+        def both_errors_logged():
+            output = read_output(process)
+            return "32FC1" in output and "not aligned" in output
+
+        # Repeat until every kind was seen: a reliable publisher may still drop a frame sent
+        # while the subscription's reader is matching (the flake this replaced).
+        while not (peer.received["/gan_anomaly/model_input"] and both_errors_logged()):
+            assert time.monotonic() < deadline, "no model input and both errors after bad frames"
             send(np.zeros((120, 160), np.float32), "32FC1")              # not a colour image
             time.sleep(0.2)
             send(np.zeros((120, 160, 3), np.uint8), "rgb8", (60, 80))    # depth not aligned

@@ -12,7 +12,7 @@ from gan_anomaly_ros.geometry import (
     depth_to_points,
     intrinsics_for_image,
 )
-from gan_anomaly_ros.synthetic import (
+from gan_anomaly_ros.data.synthetic import (
     DEFECT_TYPES,
     SyntheticFrame,
     crop_region,

@@ -2,16 +2,24 @@
 
 A model is a torch ``nn.Module`` that knows how to train itself one batch at a time and how to
 score a batch: one scalar per image (larger = more anomalous) and a per-pixel anomaly map.
+Subclasses implement the paper's scoring as ``infer``; ``predict`` applies the model's score
+head (score_heads.py: the paper's score, a reduced residual map, or a feature memory) and, for
+inputs larger than the network (patch mode), runs it window by window (tiling.py).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 from torch import nn
+
+from .score_heads import ScoreHead, ScoreSpec, reduce_maps
+from .tiling import stitch, tile
+
+FeaturePyramid = Callable[[torch.Tensor], List[torch.Tensor]]
 
 
 @dataclass
@@ -35,15 +43,19 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None
 
 
 class AnomalyModel(nn.Module, ABC):
-    """Base class: subclasses set ``name`` and implement the three abstract methods."""
+    """Base class: subclasses set ``name`` and implement the abstract methods."""
 
     name = "base"
+    # The score `gan-anomaly train` gives this model when none is named: the best candidate on
+    # the benchmark (benchmarks/score_candidates.py; README, "Scores").
+    default_score = "native"
 
     def __init__(self, channels: int, size: int, **hparams):
         super().__init__()
         self.channels = int(channels)
         self.size = int(size)
         self.hparams: Dict = dict(hparams)
+        self.score_head = ScoreHead("native")
 
     @abstractmethod
     def configure_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
@@ -55,17 +67,71 @@ class AnomalyModel(nn.Module, ABC):
         """One optimisation step on a batch of normal images; returns the losses for logging."""
 
     @abstractmethod
-    def predict(self, batch: torch.Tensor) -> Prediction:
-        """Scores and anomaly maps for a batch, in eval mode.
+    def infer(self, batch: torch.Tensor) -> Prediction:
+        """The paper's scores and the model's own anomaly maps for a size x size batch.
 
         Callers wrap this in torch.no_grad(); a model that optimises at test time (AnoGAN's
         latent search) opens its own torch.enable_grad() block.
         """
 
+    def feature_pyramids(self) -> Dict[str, FeaturePyramid]:
+        """The model's networks whose activations a memory score can use: name -> function
+        from a batch to its feature maps (B x C x h x w), finest first. First = default."""
+        return {}
+
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
         """Called before each training epoch (0-based); multi-phase models switch phase here."""
+
+    # -- scoring --------------------------------------------------------------------------
+
+    @property
+    def score_spec(self) -> ScoreSpec:
+        return self.score_head.spec
+
+    def set_score(self, spec) -> None:
+        """Use another score head (``ScoreSpec``, its dict or its text); a memory head is empty
+        until fit_score."""
+        device = next(self.parameters()).device
+        self.score_head = ScoreHead(spec).to(device)
+        if self.score_head.needs_fit:
+            self.score_head.features(self, torch.zeros(1, self.channels, self.size, self.size,
+                                                       device=device))  # fails early if bad
+
+    @torch.no_grad()
+    def fit_score(self, normal_inputs: torch.Tensor, batch_size: int = 32) -> None:
+        """Prepare the score head on normal training images (fills a feature memory; nothing to
+        do for the other kinds). Inputs larger than the network are split like predict does."""
+        if not self.score_head.needs_fit:
+            return
+        was_training = self.training
+        self.eval()
+        prepare = None
+        if normal_inputs.shape[-1] != self.size:
+            def prepare(batch):
+                return tile(batch, self.size, self.size // 2)[0]
+        try:
+            self.score_head.fit(self, normal_inputs, batch_size, prepare)
+        finally:
+            self.train(was_training)
+
+    def predict(self, batch: torch.Tensor) -> Prediction:
+        """Scores and anomaly maps (eval mode) with the model's score head, window by window
+        when the batch is larger than the network (patch mode)."""
+        if batch.shape[-1] == self.size:
+            return self.score_head(self, batch)
+        tiles, offsets = tile(batch, self.size, self.size // 2)
+        per_tile = self.score_head(self, tiles)
+        full = batch.shape[-1]
+        maps = stitch(per_tile.anomaly_maps, offsets, full)
+        reconstructions = (stitch(per_tile.reconstructions, offsets, full)
+                           if per_tile.reconstructions is not None else None)
+        if self.score_spec.kind == "native":  # the paper's score has no map to reduce
+            scores = per_tile.scores.view(batch.shape[0], len(offsets)).amax(dim=1)
+        else:
+            scores = reduce_maps(maps, self.score_spec.reduce)
+        return Prediction(scores=scores, anomaly_maps=maps, reconstructions=reconstructions)
 
     def describe(self) -> Dict:
         """What a checkpoint must store to rebuild this model."""
         return {"name": self.name, "channels": self.channels, "size": self.size,
-                "hparams": self.hparams}
+                "hparams": self.hparams, "score": self.score_spec.to_dict()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import List
+
 import torch
 from torch import nn
 
@@ -66,6 +68,18 @@ class Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x)
         return self.final(features) if self.final is not None else features
+
+    def pyramid(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The output of every down block (S/2 ... start), then the 1x1 latent when there is a
+        final convolution: the feature maps a memory score can use."""
+        maps = []
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):  # each block ends with one
+                maps.append(x)
+        if self.final is not None:
+            maps.append(self.final(x))
+        return maps
 
 
 class Decoder(nn.Module):

@@ -17,13 +17,13 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from ..datasets import DatasetError, list_split, read_depth_m, read_rgb
+from ..data.folders import DatasetError, list_split, read_depth_m, read_rgb
 from ..geometry import CameraIntrinsics, intrinsics_for_image
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import numpy_to_image
 from ..ros.node_main import StartupError, run_node
 from ..ros.qos import RELIABLE_OUT
-from ..synthetic import DEFECT_TYPES, render_scene
+from ..data.synthetic import DEFECT_TYPES, render_scene
 
 # Replay seeds start far from the dataset writer's, so replayed parts are never training parts.
 SYNTHETIC_SEED_BASE = 1_000_000

@@ -65,7 +65,7 @@ class Adgan(DcganAnomalyModel):
         return adaptive_search_batched(self.generator, batch, self.latent_shape,
                                        max_copies=max_copies, **kwargs)
 
-    def predict(self, batch) -> Prediction:
+    def infer(self, batch) -> Prediction:
         result = self.search(batch)
         residuals = squared_residual(batch.unsqueeze(1), result.reconstructions)  # B x n x S x S
         maps = gaussian_blur(residuals.mean(dim=1), self.hparams["map_sigma"])

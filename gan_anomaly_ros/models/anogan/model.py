@@ -32,7 +32,7 @@ TRAINING_DEFAULTS = {
 
 class DcganAnomalyModel(AnomalyModel):
     """A DCGAN (generator ``self.generator``, discriminator ``self.discriminator``) trained on
-    normal images; subclasses implement ``predict`` and add their scoring hparams.
+    normal images; subclasses implement ``infer`` and add their scoring hparams.
 
     GAN hparams (None = the TRAINING_DEFAULTS of ``gan_loss``): latent_dim=100 (DCGAN),
     base_width=32, gan_loss="gan" | "wgan-gp", lr, beta1, beta2, n_critic (critic steps per
@@ -85,6 +85,11 @@ class DcganAnomalyModel(AnomalyModel):
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach())}
 
 
+    def feature_pyramids(self):
+        # No encoder: the discriminator is the network that has seen the normal images.
+        return {"discriminator": self.discriminator.encoder.pyramid}
+
+
 class Anogan(DcganAnomalyModel):
     """AnoGAN. Scoring hparams: search_steps=40 (the paper: 500; 40 keeps CPU scoring to a
     fraction of a second per image at 64 px), search_lr=5e-2 (Adam on z), lam=0.1 (paper),
@@ -104,14 +109,14 @@ class Anogan(DcganAnomalyModel):
                          **gan_hparams)
 
     def search(self, batch: torch.Tensor) -> LatentSearchResult:
-        """The latent search (eval mode, weights untouched); ``predict`` builds on it."""
+        """The latent search (eval mode, weights untouched); ``infer`` builds on it."""
         h = self.hparams
         with eval_mode(self.generator, self.discriminator):
             return search_latent(self.generator, lambda x: self.discriminator(x)[1], batch,
                                  self.latent_shape, steps=h["search_steps"], lr=h["search_lr"],
                                  lam=h["lam"], seed=h["search_seed"], loss=h["search_loss"])
 
-    def predict(self, batch) -> Prediction:
+    def infer(self, batch) -> Prediction:
         result = self.search(batch)
         maps = residual_map(batch, result.reconstructions, self.hparams["map_sigma"])
         return Prediction(scores=result.scores, anomaly_maps=maps,

@@ -3,8 +3,9 @@
 Training: per batch, ``n_critic`` updates of the joint discriminator D(x, z) and one joint update
 of G and E (swapped-label adversarial loss + feature_weight * feature matching on D's joint
 features). Objective ``gan_loss``: "wgan-gp" (default) or the classic "gan". Adam(lr 2e-4,
-betas (0.5, 0.999)), the DCGAN settings EGBAD starts from.
-Optional ``cycle_weight`` (default 0 = EGBAD as published): adds ALICE's cycle-consistency term
+betas (0.5, 0.999)), the DCGAN settings EGBAD starts from, with lr 1e-3 (EGBAD's 2e-4 is tuned
+for long GPU runs).
+``cycle_weight`` (default 1; 0 = EGBAD as published): ALICE's cycle-consistency term
 (Li et al. 2017, "ALICE") cycle_weight * |x - G(E(x))|_1 to the G/E update. Pure adversarial
 inversion makes G(E(x)) resemble x only after long training; in CPU-length runs the
 reconstructions ignore the input and the score falls to chance, which this term fixes.
@@ -56,8 +57,8 @@ class BiGAN(AnomalyModel):
     def __init__(self, channels: int, size: int, latent_dim: int = 100, base_width: int = 32,
                  feature_dim: int = 256, gan_loss: str = "wgan-gp", d_norm: str = None,
                  feature_weight: float = 1.0, gp_weight: float = 10.0, n_critic: int = 1,
-                 lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, alpha: float = 0.9,
-                 map_sigma: float = None, cycle_weight: float = 0.0):
+                 lr: float = 1e-3, beta1: float = 0.5, beta2: float = 0.999, alpha: float = 0.9,
+                 map_sigma: float = None, cycle_weight: float = 1.0):
         check_gan_loss(gan_loss)
         d_norm = resolve_d_norm(gan_loss, d_norm)
         if int(n_critic) < 1:
@@ -115,7 +116,11 @@ class BiGAN(AnomalyModel):
         logs.update(self.generator_encoder_step(batch, optimizers["generator"]))
         return logs
 
-    def predict(self, batch) -> Prediction:
+    def feature_pyramids(self):
+        return {"encoder": self.networks.encoder.pyramid,
+                "discriminator": self.networks.discriminator.image_encoder.pyramid}
+
+    def infer(self, batch) -> Prediction:
         nets = self.networks
         reconstructions, latents = nets.reconstruct(batch)
         _, features = nets.discriminator(batch, latents)

@@ -35,6 +35,11 @@ class JointDiscriminator(nn.Module):
         self.joint = nn.Sequential(nn.Linear(2 * feature_dim, 2 * feature_dim), nn.LeakyReLU(0.2))
         self.head = nn.Linear(2 * feature_dim, 1)
 
+    @property
+    def image_encoder(self) -> Encoder:
+        """The convolutional image branch (its feature maps serve memory scores)."""
+        return self.image_branch[0]
+
     def forward(self, images: torch.Tensor, latents: torch.Tensor
                 ) -> Tuple[torch.Tensor, torch.Tensor]:
         features = self.joint(torch.cat([self.image_branch(images),

@@ -78,7 +78,11 @@ class SkipGanomaly(AnomalyModel):
         logs.update({name: float(value.detach()) for name, value in d_losses.items()})
         return logs
 
-    def predict(self, batch) -> Prediction:
+    def feature_pyramids(self):
+        return {"encoder": self.generator.encoder.pyramid,
+                "discriminator": self.discriminator.encoder.pyramid}
+
+    def infer(self, batch) -> Prediction:
         reconstruction = self.generator(batch)
         _, features_real = self.discriminator(batch)
         _, features_fake = self.discriminator(reconstruction)

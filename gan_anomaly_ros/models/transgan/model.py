@@ -2,7 +2,7 @@
 
 Training: a transformer generator against a ViT critic, WGAN-GP by default (the paper's
 objective) or the classic GAN loss (hparam gan_loss), ``n_critic`` critic updates per generator
-update, Adam with TransGAN's betas (0, 0.99). The learning rate default (5e-4) is higher than the
+update, Adam with TransGAN's betas (0, 0.99). The learning rate default (1e-3) is higher than the
 paper's 1e-4, which is tuned for 500k iterations on GPUs: Adam moves a weight by about lr per
 step, so at 1e-4 a few hundred CPU steps do not even reach the images' mean colour.
 
@@ -57,7 +57,7 @@ class TransGAN(AnomalyModel):
                  depth: int = 2, up_depth: int = 1, heads: int = 4, mlp_ratio: float = 4.0,
                  window: int = 8, start_size: int = None, d_embed_dim: int = 64,
                  d_depth: int = 3, patch_size: int = None, gan_loss: str = "wgan-gp",
-                 gp_weight: float = 10.0, n_critic: int = 1, lr: float = 5e-4,
+                 gp_weight: float = 10.0, n_critic: int = 1, lr: float = 1e-3,
                  beta1: float = 0.0, beta2: float = 0.99, search_steps: int = 30,
                  search_lr: float = 0.05, lam: float = 0.1, search_loss: str = "l1",
                  search_seed: int = 0, map_sigma: float = None):
@@ -124,7 +124,10 @@ class TransGAN(AnomalyModel):
         logs.update(self.generator_step(batch, optimizers["generator"]))
         return logs
 
-    def predict(self, batch) -> Prediction:
+    def feature_pyramids(self):
+        return {"discriminator": self.discriminator.pyramid}
+
+    def infer(self, batch) -> Prediction:
         # The shared search opens enable_grad() itself and differentiates with respect to z
         # only: the weights get no gradients and are never stepped.
         hp = self.hparams

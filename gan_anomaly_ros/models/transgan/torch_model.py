@@ -193,6 +193,19 @@ class Discriminator(nn.Module):
         """Token features for the feature-matching (perceptual) loss, B x (1 + N) x D."""
         return self(x)[1]
 
+    def pyramid(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The patch tokens after the embedding and after every block, as B x D x g x g maps
+        (g = S / patch_size; the cls token dropped): the maps a memory score can use."""
+        side = x.shape[-1] // self.patch_embed.stride[0]
+        patches = self.patch_embed(x).flatten(2).transpose(1, 2)
+        tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), patches], dim=1)
+        tokens = tokens + self.position
+        maps = [tokens]
+        for index, block in enumerate(self.blocks):
+            tokens = block(tokens)
+            maps.append(self.norm(tokens) if index == len(self.blocks) - 1 else tokens)
+        return [m[:, 1:].transpose(1, 2).reshape(x.shape[0], -1, side, side) for m in maps]
+
 
 def init_linear(module: nn.Module) -> None:
     """ViT initialisation: truncated normal (std 0.02) weights, zero biases, unit LayerNorm."""

@@ -1,0 +1,79 @@
+"""A memory of normal feature vectors and nearest-neighbour distances to it (PatchCore's idea,
+Roth et al. 2022, with the GAN's own networks instead of an ImageNet backbone).
+
+The memory holds feature vectors from the normal training images, one per feature-map
+position; a query position's anomaly value is its Euclidean distance to the nearest stored
+vector. Features are standardised per channel with the memory's own statistics first, so that
+no channel dominates by scale alone. Everything lives in buffers: a checkpoint stores it, and
+loading resizes the buffers to what the file holds.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Query vectors per distance block: bounds the block of distances to ~64 MB at 16384 entries.
+QUERY_BLOCK = 1024
+
+
+def positions(feature_maps: torch.Tensor) -> torch.Tensor:
+    """B x C x h x w -> (B * h * w) x C, one row per position."""
+    return feature_maps.permute(0, 2, 3, 1).reshape(-1, feature_maps.shape[1])
+
+
+class FeatureMemory(nn.Module):
+    """Nearest-neighbour distances of feature-map positions to those of normal images."""
+
+    def __init__(self, size: int = 65536, k: int = 1, seed: int = 0):
+        super().__init__()
+        if int(size) < 1 or int(k) < 1:
+            raise ValueError(f"memory size and k must be >= 1, got size={size}, k={k}")
+        self.capacity, self.k, self.seed = int(size), int(k), int(seed)
+        self.register_buffer("bank", torch.zeros(0, 0))
+        self.register_buffer("mean", torch.zeros(0))
+        self.register_buffer("std", torch.zeros(0))
+
+    @property
+    def fitted(self) -> bool:
+        return self.bank.numel() > 0
+
+    @torch.no_grad()
+    def fit(self, vectors: torch.Tensor) -> None:
+        """Store (a seeded random subset of at most ``size`` of) these N x C normal vectors."""
+        vectors = vectors.detach().float()
+        if vectors.ndim != 2 or len(vectors) == 0:
+            raise ValueError(f"memory needs N x C vectors with N >= 1, got {tuple(vectors.shape)}")
+        self.mean = vectors.mean(dim=0)
+        self.std = vectors.std(dim=0).clamp_min(1e-6) if len(vectors) > 1 else \
+            torch.ones_like(self.mean)
+        if len(vectors) > self.capacity:
+            generator = torch.Generator().manual_seed(self.seed)
+            keep = torch.randperm(len(vectors), generator=generator)[:self.capacity]
+            vectors = vectors[keep.to(vectors.device)]
+        self.bank = (vectors - self.mean) / self.std
+
+    def distances(self, feature_maps: torch.Tensor) -> torch.Tensor:
+        """B x C x h x w -> B x h x w: distance of each position to its k nearest in memory."""
+        if not self.fitted:
+            raise RuntimeError("the feature memory is empty: fit it on normal images first "
+                               "(training does this before every calibration)")
+        batch, channels, height, width = feature_maps.shape
+        if channels != self.bank.shape[1]:
+            raise ValueError(f"features have {channels} channels, the memory {self.bank.shape[1]}")
+        queries = (positions(feature_maps.float()) - self.mean) / self.std
+        k = min(self.k, len(self.bank))
+        out = []
+        for start in range(0, len(queries), QUERY_BLOCK):
+            block = torch.cdist(queries[start:start + QUERY_BLOCK], self.bank)
+            nearest = block.topk(k, dim=1, largest=False).values
+            out.append(nearest.mean(dim=1))
+        return torch.cat(out).view(batch, height, width)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A fitted memory's size depends on the data: take the stored shapes.
+        for name in ("bank", "mean", "std"):
+            key = prefix + name
+            if key in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[key], device=self.bank.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -1,0 +1,156 @@
+"""Score heads: the paper's score, a reduced residual map, a feature memory; patch mode."""
+
+import numpy as np
+import pytest
+import torch
+
+from gan_anomaly_ros.calibration import Calibration
+from gan_anomaly_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gan_anomaly_ros.models import MODELS, ScoreSpec, create_model
+from gan_anomaly_ros.models.feature_memory import FeatureMemory
+from gan_anomaly_ros.models.score_heads import reduce_maps
+from gan_anomaly_ros.models.tiling import random_patches, stitch, tile, window_starts
+from gan_anomaly_ros.preprocessing import PreprocessConfig
+from gan_anomaly_ros.scoring import Scorer
+
+CALIBRATION = Calibration(threshold=1.0, scale=0.1, map_threshold=0.5, n_images=4)
+
+
+def stripes(count, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.linspace(0, 6.28, size).view(1, 1, size, 1)
+    phase = torch.rand(count, 1, 1, 1, generator=g) * 6.28
+    images = 0.4 * torch.sin(3 * rows + phase).expand(count, 1, size, size)
+    return (images + 0.02 * torch.randn(count, 1, size, size, generator=g)).clamp(-1, 1)
+
+
+def test_spec_text_parses_back_and_bad_specs_are_refused():
+    spec = ScoreSpec.parse("memory:network=encoder,layer=-3,reduce=mean,k=3")
+    assert (spec.kind, spec.network, spec.layer, spec.reduce, spec.k) == (
+        "memory", "encoder", -3, "mean", 3)
+    assert ScoreSpec.parse(spec.text()) == spec
+    assert ScoreSpec.parse("native").text() == "native"
+    with pytest.raises(ValueError, match="score kind must be one of"):
+        ScoreSpec.parse("magic")
+    with pytest.raises(ValueError, match="reduce must be one of"):
+        ScoreSpec.parse("residual:reduce=median")
+    with pytest.raises(ValueError, match="expected key=value"):
+        ScoreSpec.parse("memory:depth=3")
+
+
+def test_reductions():
+    maps = torch.arange(200, dtype=torch.float32).view(2, 10, 10)
+    assert reduce_maps(maps, "max").tolist() == [99.0, 199.0]
+    assert reduce_maps(maps, "mean").tolist() == [49.5, 149.5]
+    assert reduce_maps(maps, "top1").tolist() == [99.0, 199.0]          # 1 % of 100 pixels
+    assert reduce_maps(maps, "top10").tolist() == [94.5, 194.5]
+
+
+def test_feature_memory_distances_are_nearest_neighbours():
+    memory = FeatureMemory(size=100)
+    bank = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    memory.fit(bank)
+    query = torch.tensor([[[[0.0, 10.0]], [[0.0, 1.0]]]])  # one 1x2 map: (0,0) and (10,1)
+    standardised = (torch.tensor([[0.0, 0.0], [10.0, 1.0]]) - memory.mean) / memory.std
+    expected = torch.cdist(standardised, memory.bank).min(dim=1).values
+    assert torch.allclose(memory.distances(query).flatten(), expected)
+    assert memory.distances(query)[0, 0, 0] == 0  # a stored vector is at distance 0
+    with pytest.raises(RuntimeError, match="empty"):
+        FeatureMemory().distances(query)
+
+
+def test_memory_keeps_a_seeded_subset_when_full():
+    a, b = FeatureMemory(size=10, seed=1), FeatureMemory(size=10, seed=1)
+    vectors = torch.randn(50, 4)
+    a.fit(vectors)
+    b.fit(vectors)
+    assert a.bank.shape == (10, 4) and torch.equal(a.bank, b.bank)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_has_a_memory_score_that_round_trips(name, tmp_path):
+    """Each model's own feature maps feed a memory; the checkpoint stores it and the scorer
+    gives the same scores after loading."""
+    torch.manual_seed(0)
+    small = {"transgan": {"embed_dim": 16, "d_embed_dim": 16, "depth": 1, "d_depth": 1}}
+    model = create_model(name, 1, 32, **small.get(name, {"base_width": 8}))
+    network = next(iter(model.feature_pyramids()))
+    model.set_score(f"memory:network={network},layer=-2,reduce=top10")
+    model.fit_score(stripes(12))
+    model.eval()
+    queries = stripes(3, seed=5)
+    queries[2, :, 10:18, 10:18] = 1.0  # a bright square no training image has
+    with torch.no_grad():
+        prediction = model.predict(queries)
+    assert prediction.scores.shape == (3,) and prediction.anomaly_maps.shape == (3, 32, 32)
+    assert prediction.scores[2] > prediction.scores[:2].max()
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, model, PreprocessConfig(mode="gray", size=32), CALIBRATION)
+    loaded = load_checkpoint(path)
+    assert loaded.model.score_spec == model.score_spec
+    with torch.no_grad():
+        again = loaded.model.predict(queries)
+    assert torch.allclose(again.scores, prediction.scores, atol=1e-5)
+    result = Scorer(path, device="cpu").score(queries[2].numpy())
+    assert result.score == pytest.approx(float(prediction.scores[2]), rel=1e-5)
+
+
+def test_a_memory_checkpoint_without_its_memory_is_refused(tmp_path):
+    model = create_model("ganomaly", 1, 32, base_width=8)
+    model.set_score("memory")  # never fitted
+    path = tmp_path / "empty.safetensors"
+    save_checkpoint(path, model, PreprocessConfig(mode="gray", size=32), CALIBRATION)
+    with pytest.raises(CheckpointError, match="needs a feature memory"):
+        load_checkpoint(path)
+
+
+def test_unknown_network_or_layer_is_refused_with_the_choices():
+    model = create_model("ganomaly", 1, 32, base_width=8)
+    with pytest.raises(ValueError, match=r"has no network 'critic'.*\['discriminator', 'encoder'\]"):
+        model.set_score("memory:network=critic")
+    with pytest.raises(ValueError, match="layer -9 is out of range"):
+        model.set_score("memory:layer=-9")
+
+
+def test_windows_cover_the_image_and_stitching_averages():
+    assert window_starts(64, 32, 16) == [0, 16, 32]
+    assert window_starts(70, 32, 16) == [0, 16, 32, 38]
+    with pytest.raises(ValueError, match="larger than the image"):
+        window_starts(32, 64, 32)
+    images = torch.randn(2, 3, 48, 48)
+    tiles, offsets = tile(images, 32, 16)
+    assert tiles.shape == (2 * 4, 3, 32, 32)
+    assert torch.allclose(stitch(tiles, offsets, 48), images)  # overlaps average to the same
+    patches = random_patches(images, 16)
+    assert patches.shape == (2, 3, 16, 16)
+
+
+def test_patch_mode_scores_larger_images_with_maps_at_their_size():
+    torch.manual_seed(0)
+    model = create_model("ganomaly", 1, 32, base_width=8)
+    model.set_score("memory:reduce=max")
+    normal = stripes(6, size=64)
+    model.fit_score(normal)  # fitted window by window, like predict runs
+    model.eval()
+    query = stripes(2, size=64, seed=9)
+    query[1, :, 40:50, 40:50] = 1.0
+    with torch.no_grad():
+        prediction = model.predict(query)
+    assert prediction.anomaly_maps.shape == (2, 64, 64)
+    assert prediction.scores[1] > prediction.scores[0]
+    hot = prediction.anomaly_maps[1]
+    assert hot[40:50, 40:50].mean() > 2 * hot[:16, :16].mean()
+
+
+def test_patch_mode_checkpoint_takes_full_size_inputs(tmp_path):
+    model = create_model("ganomaly", 1, 32, base_width=8)
+    path = tmp_path / "patch.safetensors"
+    save_checkpoint(path, model, PreprocessConfig(mode="gray", size=64), CALIBRATION)
+    scorer = Scorer(path, device="cpu")
+    assert scorer.expected_shape == (1, 64, 64)
+    result = scorer.score(np.zeros((1, 64, 64), np.float32))
+    assert result.anomaly_map.shape == (64, 64)
+    save_checkpoint(path, create_model("ganomaly", 1, 64, base_width=8),
+                    PreprocessConfig(mode="gray", size=32), CALIBRATION)
+    with pytest.raises(CheckpointError, match="does not match the model"):
+        load_checkpoint(path)
