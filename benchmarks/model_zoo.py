@@ -72,7 +72,7 @@ def preprocessing_for(name: str, args) -> PreprocessConfig:
     return PreprocessConfig(mode=spec["mode"], size=args.size,
                             center_crop=spec.get("center_crop", 0.0),
                             depth_range_m=None if spec["mode"] == "rgbd" else 0.04,
-                            normalize="standardize")
+                            normalize=args.normalize)
 
 
 def run_model(model: str, dataset: str, args, previous: dict = None) -> dict:
@@ -85,13 +85,14 @@ def run_model(model: str, dataset: str, args, previous: dict = None) -> dict:
         recalibrate_checkpoint(checkpoint, data, score=score, device=args.device, progress=False)
     else:
         config = TrainConfig(model=model, epochs=args.epochs, seed=args.seed, device=args.device,
-                             score=score)
+                             score=score, augment=args.augment, patch_size=args.patch_size)
         started = time.perf_counter()
         train_from_folder(data, checkpoint, preprocessing_for(dataset, args), config)
         train_seconds = time.perf_counter() - started
     metrics = evaluate_folder(checkpoint, data, device=args.device, progress=False,
                               out_dir=Path(args.out) / f"{model}_{dataset}")
     return {"model": model, "dataset": dataset, "epochs": args.epochs, "size": args.size,
+            "normalize": args.normalize, "augment": args.augment, "patch_size": args.patch_size,
             "score": metrics["score"], "image_auroc": metrics["image_auroc"],
             "pixel_auroc": metrics.get("pixel_auroc"), "f1": metrics["f1"],
             "accuracy": metrics["accuracy"], "threshold_rule": metrics["threshold_rule"],
@@ -117,7 +118,7 @@ def _fmt(value, digits=3):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def write_table(results: dict, out: Path) -> str:
+def write_table(results: dict, out: Path, args) -> str:
     lines = ["| model | dataset | score | image AUROC | pixel AUROC | F1 | accuracy "
              "| train time (s) | ms/image |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -144,9 +145,12 @@ def write_table(results: dict, out: Path) -> str:
                        f"| {', '.join(below) or 'none'} |")
     machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
                f"({torch.get_num_threads()} threads)")
+    settings = (f"{args.size} px" + (f", patches of {args.patch_size} px" if args.patch_size
+                                     else "") + f", normalize {args.normalize}"
+                + (f", augment {args.augment}" if args.augment else ""))
     text = ("\n".join(lines + summary) + "\n\nInputs: magnetic_tile gray, ball_screw RGB, "
-            "synthetic_rgbd RGB-D (centre crop 0.4), 64 px, per-image standardised colour; "
-            f"{EPOCHS} epochs, every model with its defaults (the same on every dataset). F1 and "
+            f"synthetic_rgbd RGB-D (centre crop 0.4); {settings}; "
+            f"{args.epochs} epochs, every model with its defaults (the same on every dataset). F1 and "
             "accuracy at the checkpoint's default threshold (median + 3 * 1.4826 * MAD of "
             "held-out normal scores); ms/image: evaluation with batch 32. Floors: nearest "
             "neighbour on 32 px pixels, raw and standardised (nn_floor.py).\n\n"
@@ -169,6 +173,11 @@ def main(argv=None) -> int:
     parser.add_argument("--score", default=None,
                         help="score for every model instead of each model's default")
     parser.add_argument("--no-floors", action="store_true", help="skip the floor rows")
+    # Settings whose effect the README reports (run into another --out to compare).
+    parser.add_argument("--normalize", default="standardize", choices=["standardize", "none"])
+    parser.add_argument("--augment", default="", help="e.g. brightness=0.1,shift=0.05,rotate=5")
+    parser.add_argument("--patch-size", type=int, default=None,
+                        help="patch mode: train on patches of this size, --size the image")
     parser.add_argument("--eval-only", action="store_true",
                         help="rescore the checkpoints of an earlier run with the (current) "
                              "default score, keeping its training times")
@@ -192,7 +201,7 @@ def main(argv=None) -> int:
             print(f"=== {model} on {dataset}", flush=True)
             save(f"{model}/{dataset}", run_model(model, dataset, args,
                                                  results.get(f"{model}/{dataset}")))
-    print(write_table(results, out))
+    print(write_table(results, out, args))
     return 0
 
 

@@ -9,7 +9,9 @@ scores the test split with each candidate score head, without retraining:
 - native: the paper's score;
 - residual:reduce=max|mean|top1|top10: the model's own (smoothed residual) map, reduced;
 - memory:network=N,layer=L,reduce=...: nearest-neighbour distances of the model's own feature
-  maps (every network it has, the three coarsest layers) to those of the training images.
+  maps (every network it has, the three coarsest layers) to those of the training images;
+- combined(local + global): a local memory (layer -2, top1) and a global one (layer -1, mean),
+  each in held-out sigmas, the larger counts: every pair of the model's networks.
 
 A memory is fitted on the training part of train/good only; the threshold (for F1) comes from
 the held-out part with the default rule, as training does. It prints, and writes to
@@ -66,19 +68,36 @@ def reductions(prefix: str, test_maps, held_maps, split) -> dict:
     return rows
 
 
-def candidates_for(checkpoint_path: Path, data: Path, device) -> dict:
+def combined_specs(model) -> list:
+    networks = list(model.feature_pyramids())
+    return [f"combined(memory:network={local},layer=-2,reduce=top1 + "
+            f"memory:network={whole},layer=-1,reduce=mean)"
+            for local in networks for whole in networks]
+
+
+def candidates_for(checkpoint_path: Path, data: Path, device, kinds) -> dict:
     checkpoint = load_checkpoint(checkpoint_path, device=device)
     model = checkpoint.model
     normal, train_idx, hold_idx = training_split(checkpoint, data, progress=False)
     split = prepare_split(data, "test", checkpoint.preprocessing, progress=False)
     held = normal[hold_idx]
+    training_images = torch.from_numpy(normal[train_idx])
     rows = {}
+    if "combined" in kinds:
+        for spec in combined_specs(model):
+            model.set_score(spec)
+            model.fit_score(training_images, reference=torch.from_numpy(held))
+            test_scores, test_maps = predict_arrays(model, split.inputs, device)
+            held_scores, held_maps = predict_arrays(model, held, device)
+            rows[model.score_spec.text()] = measure(test_scores, test_maps, held_scores,
+                                                    held_maps, split)
+    if "single" not in kinds:
+        return rows
     model.set_score("native")
     test_scores, test_maps = predict_arrays(model, split.inputs, device)
     held_scores, held_maps = predict_arrays(model, held, device)
     rows["native"] = measure(test_scores, test_maps, held_scores, held_maps, split)
     rows.update(reductions("residual:", test_maps, held_maps, split))
-    training_images = torch.from_numpy(normal[train_idx])
     for network in model.feature_pyramids():
         probe = torch.zeros(1, model.channels, model.size, model.size, device=device)
         depth = len(model.feature_pyramids()[network](probe))
@@ -131,6 +150,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--kinds", default="single,combined",
+                        help="single (native, residual, memory) and/or combined; results are "
+                             "merged into earlier ones")
     args = parser.parse_args(argv)
     out = Path(args.out)
     results_file = out / "score_candidates.json"
@@ -143,8 +165,9 @@ def main(argv=None) -> int:
                 print(f"skip {model}/{dataset}: no checkpoint {checkpoint}", flush=True)
                 continue
             started = time.perf_counter()
-            results[f"{model}/{dataset}"] = candidates_for(checkpoint, dataset_dir(dataset, args),
-                                                           device)
+            found = candidates_for(checkpoint, dataset_dir(dataset, args), device,
+                                   args.kinds.split(","))
+            results[f"{model}/{dataset}"] = {**results.get(f"{model}/{dataset}", {}), **found}
             results_file.write_text(json.dumps(results, indent=2))
             print(f"{model}/{dataset}: {time.perf_counter() - started:.0f} s", flush=True)
     text = summarise(results)

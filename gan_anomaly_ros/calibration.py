@@ -36,6 +36,8 @@ MIN_SCALE = 1e-6
 # MAD -> standard deviation for normally distributed data.
 MAD_TO_SIGMA = 1.4826
 RULE = "median + k * 1.4826 * MAD"
+# Fewer held-out images than this: the rule says its threshold is uncertain.
+FEW_IMAGES = 20
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ def calibrate(normal_scores, normal_maps, k_sigma: float = 3.0,
         if max_false_alarm_rate * scores.size < 1:
             rule += (f" (with {scores.size} images a rate below {1 / scores.size:.3g} cannot be "
                      "checked: threshold = their highest score)")
+    if scores.size < FEW_IMAGES:
+        rule += f" (only {scores.size} images: an uncertain threshold)"
     return Calibration(threshold=threshold, scale=scale, map_threshold=map_threshold_of(normal_maps),
                        n_images=int(scores.size),
                        k_sigma=k_sigma if max_false_alarm_rate is None else None, rule=rule)

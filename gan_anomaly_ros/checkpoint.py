@@ -155,9 +155,9 @@ def load_checkpoint(path, device="cpu") -> Checkpoint:
         raise CheckpointError(f"{path}: preprocessing ({preprocessing.mode}, {preprocessing.size}"
                               f") does not match the model ({model.channels} channels, "
                               f"{model.size} px)")
-    if model.score_head.needs_fit and not model.score_head.memory.fitted:
+    if not model.score_head.fitted:
         raise CheckpointError(f"{path}: its score {model.score_spec.text()!r} needs a feature "
-                              "memory, but the file holds none")
+                              "memory (fitted on normal images), but the file holds none")
     model.to(device).eval()
     return Checkpoint(model=model, preprocessing=preprocessing,
                       calibration=Calibration.from_dict(metadata["calibration"]),

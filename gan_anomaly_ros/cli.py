@@ -10,14 +10,10 @@ from pathlib import Path
 
 from . import __version__
 from .data.depth import DEPTH_FORMATS
+from .demo import DEMO_DATASET
 from .graph import CAMERAS, default_model_path, inspection_graph
 from .models import MODELS
 
-# The small default model of the demo: RGB-D, 64 px, centre crop around the part.
-DEMO_PREPROCESSING = {"mode": "rgbd", "size": 64, "center_crop": 0.4}
-DEMO_DATASET = {"n_train": 200, "n_test_good": 20, "n_test_per_defect": 6}
-DEMO_EPOCHS = 20
-DEMO_HPARAMS = {"base_width": 16, "lr": 1e-3}
 
 
 def _parse_augment(text: str):
@@ -148,13 +144,13 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .checkpoint import load_checkpoint
+    from .checkpoint import read_metadata
     from .evaluation import evaluate_folder
 
     _apply_threads(args)
     out_dir = Path(args.out) if args.out else Path(args.model).with_name(
         Path(args.model).stem + "_eval")
-    recorded = load_checkpoint(args.model).training.get("depth_format")
+    recorded = read_metadata(args.model).get("training", {}).get("depth_format")
     metrics = evaluate_folder(args.model, args.data, device=args.device, out_dir=out_dir,
                               depth_format=_depth_format(args, recorded))
     text = json.dumps(metrics, indent=2)
@@ -178,33 +174,8 @@ def cmd_synth(args) -> int:
     return 0
 
 
-def ensure_default_model(path: Path, retrain: bool = False) -> Path:
-    """Train the small default RGB-D model on synthetic scenes unless it is already there."""
-    from .checkpoint import CheckpointError, read_metadata
-    from .preprocessing import PreprocessConfig
-    from .data.synthetic import write_dataset
-    from .training import TrainConfig, train_from_folder
-
-    if path.exists() and not retrain:
-        try:
-            read_metadata(path)
-            print(f"using the default model {path}")
-            return path
-        except CheckpointError as exc:
-            print(f"default model unusable ({exc}); training a new one")
-    data = path.parent.parent / "synthetic_dataset"
-    if not (data / "train" / "good").is_dir():
-        print(f"writing synthetic RGB-D scenes to {data}")
-        write_dataset(data, seed=0, **DEMO_DATASET)
-    print(f"training the default model (GANomaly, RGB-D, 64 px, {DEMO_EPOCHS} epochs) -> {path}")
-    config = TrainConfig(model="ganomaly", epochs=DEMO_EPOCHS, batch_size=32, seed=0,
-                         hparams=DEMO_HPARAMS)
-    train_from_folder(data, path, PreprocessConfig(**DEMO_PREPROCESSING), config)
-    return path
-
-
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .demo import ensure_default_model, run_demo
 
     model = Path(args.model) if args.model else default_model_path()
     if not args.model:

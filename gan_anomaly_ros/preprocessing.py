@@ -83,6 +83,11 @@ class PreprocessConfig:
         return MODES[self.mode]
 
     @property
+    def colour_channels(self) -> int:
+        """The channels that carry light (the rest, depth, is geometry)."""
+        return 1 if self.mode == "gray" else 3
+
+    @property
     def uses_depth(self) -> bool:
         return self.mode == "rgbd"
 

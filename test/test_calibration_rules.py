@@ -30,8 +30,22 @@ def test_false_alarm_rate_threshold_leaves_at_most_that_share_above():
 
 
 def test_default_rule_is_named_with_its_k():
-    calibration = calibrate(np.array([1.0, 2.0, 3.0, 4.0]), MAPS, k_sigma=2.5)
+    calibration = calibrate(np.arange(30.0), MAPS, k_sigma=2.5)
     assert calibration.rule == "median + 2.5 * 1.4826 * MAD of held-out normal scores"
+    few = calibrate(np.array([1.0, 2.0, 3.0, 4.0]), MAPS)
+    assert few.rule.endswith("(only 4 images: an uncertain threshold)")
+
+
+def test_small_training_sets_keep_enough_images_out_for_the_threshold():
+    from gan_anomaly_ros.training.run import holdout_count, split_holdout
+
+    assert holdout_count(752, 0.1) == 75
+    assert holdout_count(100, 0.1) == 20      # not 10
+    assert holdout_count(40, 0.1) == 10       # a quarter when 20 would leave too few
+    assert holdout_count(4, 0.1) == 2
+    train, held = split_holdout(100, 0.1, seed=0)
+    assert len(held) == 20 and not set(train) & set(held)
+    assert set(split_holdout(100, 0.1, seed=0, n_hold=10)[1]) <= set(held)
 
 
 def test_f1_optimal_threshold_separates_what_can_be_separated():

@@ -165,3 +165,26 @@ def test_gallery_says_no_mask_when_the_dataset_has_none(tmp_path):
     mask_column = gallery[18:, 170 + 3 * 128:]
     # Grey with white words, never the all-black tile that reads as "no defect".
     assert (mask_column > 200).any() and (np.median(mask_column) > 50)
+
+
+def test_train_warns_when_its_threshold_flags_no_validation_defect(tmp_path, capsys):
+    data = plain_dataset(tmp_path / "data", count=8)
+    for label, value in (("good", 90), ("dark", 5)):
+        folder = data / "test" / label
+        folder.mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((40, 40, 3), value, np.uint8)).save(folder / f"{i}.png")
+    out = tmp_path / "m.safetensors"
+    assert gan_anomaly(["train", "--data", str(data), "--out", str(out), "--size", "32",
+                        "--epochs", "1", "--batch-size", "4", "--hparam", "base_width=8",
+                        "--device", "cpu", "--val-data", str(data), "--k-sigma", "1e6"]) == 0
+    captured = capsys.readouterr()
+    assert "lies above every defective validation image's score" in captured.err
+    assert json.loads(captured.out)["validation_defects_flagged"] == 0.0
+
+
+def test_the_demo_retrains_a_default_model_made_with_older_settings(small_checkpoint, capsys):
+    from gan_anomaly_ros.demo import default_model_is_current
+
+    assert not default_model_is_current(small_checkpoint)  # a GANomaly, not the demo's model
+    assert "older demo settings" in capsys.readouterr().out

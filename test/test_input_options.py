@@ -14,6 +14,8 @@ from gan_anomaly_ros.preprocessing import (PreprocessConfig, PreprocessError, cr
                                            preprocess_frame, relative_depth_range)
 from gan_anomaly_ros.training.augment import augment_batch, parse_augment
 
+from depth_data import eight_bit_rgbd_dataset
+
 
 def test_standardize_removes_lighting_changes_and_leaves_depth_alone():
     rng = np.random.default_rng(0)
@@ -96,22 +98,6 @@ def test_relative_depth_range_follows_the_parts_relief():
         relative_depth_range([np.zeros((8, 8), np.float32)], 8)
 
 
-def eight_bit_rgbd_dataset(root, count=8):
-    """RGB-D folders whose depth is 8-bit: normalised, 0 = background, a raised part."""
-    for split, label, n in [("train", "good", count), ("test", "good", 2), ("test", "dent", 2)]:
-        for kind in ("rgb", "depth"):
-            (root / split / label / kind).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            Image.fromarray(np.full((40, 40, 3), 120 + i, np.uint8)).save(
-                root / split / label / "rgb" / f"{i}.png")
-            depth = np.full((40, 40), 100, np.uint8)
-            depth[10:30, 10:30] = 140
-            if label == "dent":
-                depth[15:20, 15:20] = 120
-            Image.fromarray(depth).save(root / split / label / "depth" / f"{i}.png")
-    return root
-
-
 def test_train_refuses_8_bit_depth_until_told_its_scale(tmp_path, capsys):
     data = eight_bit_rgbd_dataset(tmp_path / "data")
     out = tmp_path / "m.safetensors"
@@ -158,3 +144,17 @@ def test_augmentations_vary_colour_and_geometry_but_not_depth_values():
     assert moved.shape == batch.shape and not torch.equal(moved[:, 3], batch[:, 3])
     assert moved[:, 3].max() <= 0.5 + 1e-6 and moved[:, 3].min() >= -1e-6  # reflected, no black
     assert torch.equal(augment_batch(batch, {}, 3), batch)
+
+
+def test_memory_of_an_augmented_run_holds_repeatable_augmented_copies():
+    from gan_anomaly_ros.training.augment import memory_inputs
+
+    images = torch.rand(3, 3, 16, 16) * 2 - 1
+    assert memory_inputs(images, {}, 3) is images
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = memory_inputs(images, {"rotate": 10.0, "shift": 0.05}, 3, seed=1)
+    assert torch.equal(torch.get_rng_state(), before)  # training's random stream untouched
+    second = memory_inputs(images, {"rotate": 10.0, "shift": 0.05}, 3, seed=1)
+    assert first.shape == (12, 3, 16, 16) and torch.equal(first, second)
+    assert torch.equal(first[:3], images) and not torch.equal(first[3:6], images)

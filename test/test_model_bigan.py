@@ -47,7 +47,7 @@ def test_training_steps_run(gan_loss):
     torch.manual_seed(0)
     model = BiGAN(3, 32, gan_loss=gan_loss, n_critic=2, **SMALL)
     logs = train(model, normal_images(16, 3, 32, 0), epochs=2, batch_size=8)
-    expected = {"loss_d", "loss_ge", "adversarial", "feature"}
+    expected = {"loss_d", "loss_ge", "adversarial", "feature", "cycle"}  # cycle_weight 1
     if gan_loss == "wgan-gp":
         expected.add("gradient_penalty")
     assert set(logs) == expected
@@ -82,9 +82,9 @@ def test_joint_gradient_penalty_is_finite_and_trains_the_critic():
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
-def generator_encoder_update(feature_weight):
+def generator_encoder_update(feature_weight, cycle_weight=0.0):
     torch.manual_seed(0)
-    model = BiGAN(3, 32, feature_weight=feature_weight, **SMALL)
+    model = BiGAN(3, 32, feature_weight=feature_weight, cycle_weight=cycle_weight, **SMALL)
     model.train()
     optimizers = model.configure_optimizers()
     torch.manual_seed(1)
@@ -106,6 +106,15 @@ def test_feature_loss_is_part_of_the_generator_encoder_step():
                if encoder[k].is_floating_point())
     # The critic is not touched by the G/E step.
     assert all(p.grad is None for p in model.networks.discriminator.parameters())
+
+
+def test_cycle_term_is_part_of_the_generator_encoder_step():
+    _, logs = generator_encoder_update(feature_weight=5.0, cycle_weight=2.0)
+    assert logs["cycle"] > 0
+    assert logs["loss_ge"] == pytest.approx(
+        logs["adversarial"] + 5.0 * logs["feature"] + 2.0 * logs["cycle"], rel=1e-5, abs=1e-7)
+    _, logs0 = generator_encoder_update(feature_weight=5.0)
+    assert "cycle" not in logs0
 
 
 @pytest.mark.parametrize("gan_loss", ["wgan-gp", "gan"])

@@ -35,12 +35,17 @@ def test_shapes(channels):
 
 
 def test_phase_follows_the_epoch_hook():
-    model = FAnoGAN(1, 32, **SMALL)
+    model = FAnoGAN(1, 32, gan_epochs_fraction=0.5, **SMALL)
     phases = []
     for epoch in range(10):
         model.on_epoch_start(epoch, 10)
         phases.append(model.phase)
     assert phases == ["gan"] * 5 + ["encoder"] * 5  # int(0.5 * 10) = 5
+    model = FAnoGAN(1, 32, **SMALL)  # default fraction 0.67: int(6.7) = 6 GAN epochs
+    model.on_epoch_start(5, 10)
+    assert model.phase == "gan"
+    model.on_epoch_start(6, 10)
+    assert model.phase == "encoder"
     # Extreme fractions still leave each phase one epoch.
     model = FAnoGAN(1, 32, gan_epochs_fraction=1.0, **SMALL)
     model.on_epoch_start(3, 4)

@@ -218,3 +218,26 @@ def test_replay_camera_plays_an_rgbd_folder_with_its_intrinsics(synthetic_datase
     # Table about half a metre away, in millimetres, as RealSense publishes it.
     assert 400 < np.median(depth_mm[depth_mm > 0]) < 700
     assert infos[0].k[0] == pytest.approx(D435_COLOR_640X480.fx)
+
+
+def test_replay_camera_needs_the_scale_of_8_bit_depth(ros_env, peer, tmp_path):
+    from sensor_msgs.msg import Image
+
+    from gan_anomaly_ros.ros.image_conversion import image_to_numpy
+    from depth_data import eight_bit_rgbd_dataset
+
+    data = eight_bit_rgbd_dataset(tmp_path / "data")
+    refused = start_node(replay_camera_node(source=str(data), rate=20.0, split="test"), ros_env)
+    output = wait_process(refused, timeout=60)
+    assert "8-bit depth image" in output and "depth_scale" in output
+    assert refused.returncode == 2
+    depth_topic = "/camera/camera/aligned_depth_to_color/image_raw"
+    peer.listen(Image, depth_topic)
+    spec = replay_camera_node(source=str(data), rate=20.0, split="test", depth_scale=0.002)
+    process = start_node(spec, ros_env)
+    try:
+        depths = peer.wait_for(depth_topic, 1, process=process)
+    finally:
+        stop_process(process)
+    depth_mm = image_to_numpy(depths[0])
+    assert depth_mm[0, 0] == 200 and depth_mm[20, 20] in (280, 240)  # levels x 2 mm

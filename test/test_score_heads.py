@@ -154,3 +154,46 @@ def test_patch_mode_checkpoint_takes_full_size_inputs(tmp_path):
                     PreprocessConfig(mode="gray", size=32), CALIBRATION)
     with pytest.raises(CheckpointError, match="does not match the model"):
         load_checkpoint(path)
+
+
+COMBINED = ("combined(memory:network=discriminator,layer=-2,reduce=top1 + "
+            "memory:network=encoder,layer=-1)")
+
+
+def test_combined_spec_round_trips_and_refuses_nesting():
+    spec = ScoreSpec.parse(COMBINED)
+    assert spec.kind == "combined" and [p.layer for p in spec.parts] == [-2, -1]
+    assert ScoreSpec.parse(spec.text()) == spec
+    assert ScoreSpec.from_any(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="cannot be combined"):
+        ScoreSpec(kind="combined", parts=(spec,))
+    with pytest.raises(ValueError, match="needs parts"):
+        ScoreSpec(kind="combined")
+
+
+def test_combined_score_is_the_largest_part_in_held_out_sigmas(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("ganomaly", 1, 32, base_width=8)
+    model.set_score(COMBINED)
+    with pytest.raises(ValueError, match="held-out normal images"):
+        model.fit_score(stripes(12))
+    held_out = stripes(10, seed=7)
+    model.fit_score(stripes(12), reference=held_out)
+    model.eval()
+    head = model.score_head
+    with torch.no_grad():
+        parts = head.part_scores(model, held_out)
+        z = (parts - head.centre) / head.spread
+        assert torch.allclose(z.median(dim=0).values, torch.zeros(2), atol=1e-5)
+        queries = stripes(3, seed=5)
+        queries[2, :, 10:18, 10:18] = 1.0
+        prediction = model.predict(queries)
+        expected = ((head.part_scores(model, queries) - head.centre) / head.spread).amax(dim=1)
+    assert torch.allclose(prediction.scores, expected)
+    assert prediction.scores[2] > prediction.scores[:2].max()
+    assert prediction.anomaly_maps.shape == (3, 32, 32)
+    path = tmp_path / "combined.safetensors"
+    save_checkpoint(path, model, PreprocessConfig(mode="gray", size=32), CALIBRATION)
+    with torch.no_grad():
+        again = load_checkpoint(path).model.predict(queries)
+    assert torch.allclose(again.scores, prediction.scores, atol=1e-5)

@@ -71,7 +71,8 @@ class DepthFormat:
             raise DepthFormatError(
                 f"{path} is an 8-bit depth image: its unit cannot be known (it was normalised "
                 "or scaled by the tool that wrote it). Pass --depth-scale METRES_PER_LEVEL "
-                "(e.g. 0.001 if a level is a millimetre) or --depth-format millimetres|metres")
+                "(e.g. 0.001 if a level is a millimetre) or --depth-format millimetres|metres "
+                "(replay camera: parameters depth_scale / depth_format)")
         if kind.kind in "ui":
             return 0.001   # 16/32-bit integers: millimetres, the RealSense convention
         if kind.kind == "f":

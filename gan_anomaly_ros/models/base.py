@@ -10,23 +10,16 @@ inputs larger than the network (patch mode), runs it window by window (tiling.py
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import torch
 from torch import nn
 
+from .prediction import Prediction
 from .score_heads import ScoreHead, ScoreSpec, reduce_maps
 from .tiling import stitch, tile
 
 FeaturePyramid = Callable[[torch.Tensor], List[torch.Tensor]]
-
-
-@dataclass
-class Prediction:
-    scores: torch.Tensor                     # B
-    anomaly_maps: torch.Tensor               # B x S x S
-    reconstructions: Optional[torch.Tensor]  # B x C x S x S, or None for models without one
 
 
 def adam_optimizers(lr: float, betas, **modules: nn.Module) -> Dict[str, torch.optim.Optimizer]:
@@ -89,18 +82,20 @@ class AnomalyModel(nn.Module, ABC):
         return self.score_head.spec
 
     def set_score(self, spec) -> None:
-        """Use another score head (``ScoreSpec``, its dict or its text); a memory head is empty
-        until fit_score."""
+        """Use another score head (``ScoreSpec``, its dict or its text); a memory or combined
+        head is empty until fit_score."""
         device = next(self.parameters()).device
-        self.score_head = ScoreHead(spec).to(device)
-        if self.score_head.needs_fit:
-            self.score_head.features(self, torch.zeros(1, self.channels, self.size, self.size,
-                                                       device=device))  # fails early if bad
+        head = ScoreHead(spec).to(device)
+        head.check(self)  # an unknown network or layer fails here, with the choices
+        self.score_head = head
 
     @torch.no_grad()
-    def fit_score(self, normal_inputs: torch.Tensor, batch_size: int = 32) -> None:
+    def fit_score(self, normal_inputs: torch.Tensor, batch_size: int = 32,
+                  reference: torch.Tensor = None) -> None:
         """Prepare the score head on normal training images (fills a feature memory; nothing to
-        do for the other kinds). Inputs larger than the network are split like predict does."""
+        do for native and residual scores). A combined score also needs ``reference``: unseen
+        normal images (the held-out ones) that put its parts on one scale. Inputs larger than
+        the network are split like predict does."""
         if not self.score_head.needs_fit:
             return
         was_training = self.training
@@ -110,7 +105,7 @@ class AnomalyModel(nn.Module, ABC):
             def prepare(batch):
                 return tile(batch, self.size, self.size // 2)[0]
         try:
-            self.score_head.fit(self, normal_inputs, batch_size, prepare)
+            self.score_head.fit(self, normal_inputs, batch_size, prepare, reference)
         finally:
             self.train(was_training)
 
@@ -125,7 +120,7 @@ class AnomalyModel(nn.Module, ABC):
         maps = stitch(per_tile.anomaly_maps, offsets, full)
         reconstructions = (stitch(per_tile.reconstructions, offsets, full)
                            if per_tile.reconstructions is not None else None)
-        if self.score_spec.kind == "native":  # the paper's score has no map to reduce
+        if self.score_spec.kind in ("native", "combined"):  # scores not made from the map
             scores = per_tile.scores.view(batch.shape[0], len(offsets)).amax(dim=1)
         else:
             scores = reduce_maps(maps, self.score_spec.reduce)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
+from ..data.depth import DepthFormat
 from ..data.folders import DatasetError, list_split, read_depth_m, read_rgb
 from ..geometry import CameraIntrinsics, intrinsics_for_image
 from ..ros.diagnostics import NodeHealth
@@ -55,19 +56,21 @@ def _render(seed: int, defect) -> ReplayFrame:
     return ReplayFrame(frame.color, frame.depth_mm, frame.mask, frame.intrinsics, frame.label)
 
 
-def folder_frames(root: Path, split: str) -> List[Callable[[], ReplayFrame]]:
+def folder_frames(root: Path, split: str, depth_format: Optional[DepthFormat] = None
+                  ) -> List[Callable[[], ReplayFrame]]:
     frames = list_split(root, split)
     info_file = root / "camera_info.json"
     intrinsics = (CameraIntrinsics.from_dict(json.loads(info_file.read_text()))
                   if info_file.exists() else None)
-    return [lambda f=f: _read(f, intrinsics) for f in frames]
+    return [lambda f=f: _read(f, intrinsics, depth_format) for f in frames]
 
 
-def _read(frame, intrinsics) -> ReplayFrame:
+def _read(frame, intrinsics, depth_format: Optional[DepthFormat] = None) -> ReplayFrame:
     rgb = read_rgb(frame.rgb_path)
     height, width = rgb.shape[:2]
     if frame.depth_path is not None:
-        depth_mm = np.round(read_depth_m(frame.depth_path) * 1000).astype(np.uint16)
+        depth_m = read_depth_m(frame.depth_path, depth_format)
+        depth_mm = np.round(np.clip(depth_m * 1000, 0, 65535)).astype(np.uint16)
     else:
         depth_mm = np.zeros((height, width), np.uint16)  # 0 = no depth, as RealSense marks it
     mask = np.zeros((height, width), np.uint8)
@@ -99,16 +102,22 @@ class ReplayCameraNode(Node):
         count = int(self.declare_parameter("synthetic_count", 12).value)
         defect_ratio = float(self.declare_parameter("synthetic_defect_ratio", 0.5).value)
         seed = int(self.declare_parameter("synthetic_seed", 0).value)
+        # Folder sources: the unit of their depth images (data/depth.py); 0 = no scale.
+        depth_format = self.declare_parameter("depth_format", "auto").value
+        depth_scale = float(self.declare_parameter("depth_scale", 0.0).value)
         if rate <= 0:
             raise StartupError(f"rate must be > 0 Hz, got {rate}")
+        self.cache = {}
         try:
+            depth = DepthFormat(depth_format, depth_scale or None)
             self.loaders = (synthetic_frames(count, defect_ratio, seed) if source == "synthetic"
-                            else folder_frames(Path(source).expanduser(), split))
+                            else folder_frames(Path(source).expanduser(), split, depth))
+            if self.loaders:
+                self.frame(0)  # a source that cannot be read (e.g. 8-bit depth) fails here
         except (DatasetError, ValueError) as exc:
             raise StartupError(f"replay source {source!r}: {exc}") from exc
         if not self.loaders:
             raise StartupError(f"replay source {source!r} has no frames")
-        self.cache = {}
         self.index = 0
         self.health = NodeHealth(self, "replay camera")
         self.pub_color = self.create_publisher(Image, "color/image_raw", RELIABLE_OUT)

@@ -11,6 +11,10 @@ Each is off unless given (``gan-anomaly train --augment brightness=0.1,shift=0.0
 Shift and rotation are one affine resampling with reflected borders, so no black corners appear
 that the model would learn as normal. Augmentation draws from the global torch RNG, which
 training seeds: runs stay repeatable.
+
+A memory score (models/score_heads.py) stores what normal looks like; with augmentations it
+also stores ``MEMORY_COPIES`` augmented copies of every training image (memory_inputs), so that
+a part turned or lit a little differently from every training image is still near one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from torch.nn import functional as F
 
 AUGMENTATIONS = {"brightness": 0.5, "shift": 0.25, "rotate": 45.0}  # name -> largest allowed
+MEMORY_COPIES = 3
 
 
 def parse_augment(text) -> Dict[str, float]:
@@ -76,3 +81,19 @@ def augment_batch(batch: torch.Tensor, augment: Dict[str, float], colour_channel
         colour = (out[:, :colour_channels] * gain + offset).clamp(-1, 1)
         out = torch.cat([colour, out[:, colour_channels:]], dim=1)
     return out
+
+
+def memory_inputs(images: torch.Tensor, augment: Dict[str, float], colour_channels: int,
+                  seed: int = 0, copies: int = MEMORY_COPIES) -> torch.Tensor:
+    """The images a memory score is fitted on: the training images and, with augmentations,
+    ``copies`` augmented copies of each (drawn from their own seeded generator, so the memory
+    of a checkpoint can be rebuilt exactly by `gan-anomaly calibrate`)."""
+    if not augment:
+        return images
+    state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        extra = [augment_batch(images, augment, colour_channels) for _ in range(copies)]
+    finally:
+        torch.set_rng_state(state)  # training's own random stream is not disturbed
+    return torch.cat([images] + extra)

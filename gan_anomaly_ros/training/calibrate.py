@@ -17,8 +17,10 @@ import torch
 
 from ..calibration import calibrate, calibrate_labeled
 from ..checkpoint import Checkpoint, file_id, load_checkpoint, save_checkpoint
+from ..data.depth import DepthFormat
 from ..data.folders import DatasetError, list_split, prepare_split
 from ..devices import resolve_device
+from .augment import memory_inputs
 from .run import predict_arrays, split_holdout
 
 
@@ -29,16 +31,23 @@ def training_split(checkpoint: Checkpoint, data_dir, progress: bool = True
     training = checkpoint.training
     if "seed" not in training or "n_holdout" not in training:
         raise ValueError(f"{checkpoint.path}: no record of its held-out split (seed, n_holdout)")
-    split = prepare_split(data_dir, "train", checkpoint.preprocessing, progress=progress)
+    split = prepare_split(data_dir, "train", checkpoint.preprocessing, progress=progress,
+                          depth_format=recorded_depth_format(checkpoint))
     normal = split.inputs[split.labels == 0]
-    fraction = training.get("holdout", training["n_holdout"] / max(1, len(normal)))
-    train_idx, hold_idx = split_holdout(len(normal), fraction, training["seed"])
-    if len(hold_idx) != training["n_holdout"] or len(normal) != (training["n_holdout"]
-                                                                 + training["n_train"]):
+    if len(normal) != training["n_holdout"] + training["n_train"]:
         raise ValueError(f"{data_dir}: {len(normal)} normal training images, but the checkpoint "
                          f"was trained on {training['n_train'] + training['n_holdout']}: "
                          "not the data it was trained on")
+    # The recorded count, not today's rule: the same images as in training.
+    train_idx, hold_idx = split_holdout(len(normal), training.get("holdout", 0.1),
+                                        training["seed"], n_hold=training["n_holdout"])
     return normal, train_idx, hold_idx
+
+
+def recorded_depth_format(checkpoint: Checkpoint) -> Optional[DepthFormat]:
+    """How training read the dataset's depth images (None: detected)."""
+    recorded = checkpoint.training.get("depth_format")
+    return DepthFormat(**recorded) if recorded else None
 
 
 def labelled_split_location(folder, data_dir) -> Tuple[Path, str]:
@@ -72,10 +81,15 @@ def recalibrate_checkpoint(checkpoint_path, data_dir, out_path=None, device="aut
     model = checkpoint.model.to(device)
     if score is not None:
         model.set_score(score)
-        model.fit_score(torch.from_numpy(normal[train_idx]))
+        model.fit_score(memory_inputs(torch.from_numpy(normal[train_idx]),
+                                      checkpoint.training.get("augment") or {},
+                                      checkpoint.preprocessing.colour_channels,
+                                      checkpoint.training.get("seed", 0)),
+                        reference=torch.from_numpy(normal[hold_idx]))
     scores, maps = predict_arrays(model, normal[hold_idx], device, progress=progress)
     if labelled_at is not None:
-        labelled = prepare_split(*labelled_at, checkpoint.preprocessing, progress=progress)
+        labelled = prepare_split(*labelled_at, checkpoint.preprocessing, progress=progress,
+                                 depth_format=recorded_depth_format(checkpoint))
         labelled_scores, _ = predict_arrays(model, labelled.inputs, device, progress=progress)
         calibration = calibrate_labeled(labelled_scores, labelled.labels, scores, maps,
                                         source=str(labeled))

@@ -1,12 +1,13 @@
 """Training a model on normal images, calibrating it on held-out normal images.
 
-Before every calibration the model's score head is prepared on the training images (a memory
-score stores their features), so the calibrated threshold always belongs to the weights and
-score that the checkpoint carries. After every epoch the model is calibrated and written as a complete checkpoint
-(``<out>.last.safetensors``), with a resumable training state (``<out>.state.pt``, loaded with
-``torch.load(weights_only=True)``). The final ``<out>`` is the best epoch: highest image AUROC
-on a validation split when one is given, otherwise the last epoch. Runs on one process or, under
-torchrun, data-parallel over several (see distributed.py).
+After every epoch the model's score head is prepared on the training images (a memory score
+stores their features), the model is calibrated, and it is written as a complete checkpoint
+(``<out>.last.safetensors``) with a resumable training state (``<out>.state.pt``, loaded with
+``torch.load(weights_only=True)``): the threshold always belongs to the weights and the score
+that the checkpoint carries. The final ``<out>`` is the best epoch: highest image AUROC on a
+validation split when one is given, otherwise the last epoch. In patch mode the network trains
+on one random patch of every image per step. Runs on one process or, under torchrun,
+data-parallel over several (see distributed.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..models import AnomalyModel, create_model
 from ..models.tiling import random_patches
 from ..preprocessing import PreprocessConfig, crop_warning
 from ..progress import EpochProgress, track
-from .augment import augment_batch, parse_augment
+from .augment import augment_batch, memory_inputs, parse_augment
 
 STATE_VERSION = 1
 
@@ -93,11 +94,24 @@ class LabelledInputs:
     labels: np.ndarray
 
 
-def split_holdout(n: int, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Indices (train, held out); at least 2 held out, at least 2 left to train on."""
+# A threshold from a handful of held-out images is a guess (the robust spread of 5 scores can
+# be off by a factor of two): small training sets keep at least this many out when they can.
+MIN_HOLDOUT = 20
+
+
+def holdout_count(n: int, fraction: float) -> int:
+    """round(fraction * n), but at least min(MIN_HOLDOUT, n // 4) and 2, leaving 2 to train."""
+    wanted = max(int(round(n * fraction)), min(MIN_HOLDOUT, n // 4), 2)
+    return int(min(wanted, n - 2))
+
+
+def split_holdout(n: int, fraction: float, seed: int, n_hold: Optional[int] = None
+                  ) -> Tuple[np.ndarray, np.ndarray]:
+    """Indices (train, held out): ``n_hold`` (default holdout_count) images chosen by a seeded
+    permutation are held out."""
     if n < 4:
         raise ValueError(f"need at least 4 normal training images, got {n}")
-    n_hold = int(np.clip(round(n * fraction), 2, n - 2))
+    n_hold = holdout_count(n, fraction) if n_hold is None else int(n_hold)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_hold:]), np.sort(order[:n_hold])
 
@@ -238,7 +252,10 @@ class TrainingRun:
         """Prepare the score head for this epoch's weights (a memory score stores the training
         images' features); every checkpoint then holds a head that matches its weights."""
         if self.score_fitted_epoch != epoch:
-            self.model.fit_score(self.train_data, self.config.batch_size)
+            self.model.fit_score(memory_inputs(self.train_data, self.config.augment,
+                                               self.preprocessing.colour_channels,
+                                               self.config.seed), self.config.batch_size,
+                                 reference=torch.from_numpy(self.holdout))
             self.score_fitted_epoch = epoch
 
     def calibrate(self) -> Calibration:
@@ -295,10 +312,10 @@ class TrainingRun:
         started = time.perf_counter() - getattr(self, "resumed_seconds", 0.0)
         losses: Dict[str, float] = {}
         calibration = None
-        colour = 1 if self.preprocessing.mode == "gray" else 3
         for epoch in range(self.start_epoch, self.config.epochs):
             losses = train_epoch(self.model, self.train_data, self.optimizers, self.config,
-                                 epoch, self.device, self.info, colour)
+                                 epoch, self.device, self.info,
+                                 self.preprocessing.colour_channels)
             calibration = self.end_epoch(epoch, losses, time.perf_counter() - started)
             if bar is not None:
                 bar.update(epoch, {**losses, "threshold": calibration.threshold})
