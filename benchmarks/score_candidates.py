@@ -75,7 +75,7 @@ def combined_specs(model) -> list:
             for local in networks for whole in networks]
 
 
-def candidates_for(checkpoint_path: Path, data: Path, device, kinds) -> dict:
+def candidates_for(checkpoint_path: Path, data: Path, device, kinds, specs=()) -> dict:
     checkpoint = load_checkpoint(checkpoint_path, device=device)
     model = checkpoint.model
     normal, train_idx, hold_idx = training_split(checkpoint, data, progress=False)
@@ -83,8 +83,9 @@ def candidates_for(checkpoint_path: Path, data: Path, device, kinds) -> dict:
     held = normal[hold_idx]
     training_images = torch.from_numpy(normal[train_idx])
     rows = {}
-    if "combined" in kinds:
-        for spec in combined_specs(model):
+    chosen = list(specs) + (combined_specs(model) if "combined" in kinds else [])
+    if chosen:
+        for spec in chosen:
             model.set_score(spec)
             model.fit_score(training_images, reference=torch.from_numpy(held))
             test_scores, test_maps = predict_arrays(model, split.inputs, device)
@@ -132,14 +133,30 @@ def summarise(results: dict) -> str:
         names = set.intersection(*(set(rows) for rows in datasets.values()))
 
         def mean(name, key):
-            values = [rows[name].get(key) for rows in datasets.values()]
+            values = [rows[name].get(key) for rows in datasets.values() if name in rows]
             values = [v for v in values if v is not None]
             return float(np.mean(values)) if values else float("nan")
         best = max(names, key=lambda name: mean(name, "image_auroc"))
         best_lines.append(f"| {model} | {best} ({len(datasets)} datasets) "
                           f"| {mean(best, 'image_auroc'):.3f} | {mean(best, 'pixel_auroc'):.3f} "
                           f"| {mean(best, 'f1'):.3f} | {mean('native', 'image_auroc'):.3f} |")
-    return "\n".join(best_lines[1:] + [""] + lines) + "\n"
+    return "\n".join(default_lines(by_model) + [""] + best_lines[1:] + [""] + lines) + "\n"
+
+
+def default_lines(by_model) -> list:
+    """Each model's default score next to its paper's (native) one, per dataset."""
+    datasets = sorted({d for rows in by_model.values() for d in rows})
+    lines = ["| model | score | " + " | ".join(datasets) + " | mean |",
+             "|---|---|" + "---|" * (len(datasets) + 1)]
+    for model, rows in by_model.items():
+        default = MODELS[model].default_score if model in MODELS else None
+        for label, name in (("default: " + str(default), default), ("native", "native")):
+            values = [rows.get(d, {}).get(name, {}).get("image_auroc") for d in datasets]
+            known = [v for v in values if v is not None]
+            cells = " | ".join(f"{v:.3f}" if v is not None else "-" for v in values)
+            mean = f"{np.mean(known):.3f}" if known else "-"
+            lines.append(f"| {model} | {label} | {cells} | {mean} |")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -153,9 +170,13 @@ def main(argv=None) -> int:
     parser.add_argument("--kinds", default="single,combined",
                         help="single (native, residual, memory) and/or combined; results are "
                              "merged into earlier ones")
+    parser.add_argument("--spec", action="append", default=[],
+                        help="also measure this score spec (repeatable), e.g. a combination")
+    parser.add_argument("--results", default="score_candidates",
+                        help="name of the results files in --out (.json, .md)")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    results_file = out / "score_candidates.json"
+    results_file = out / f"{args.results}.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     device = torch.device(args.device)
     for model in args.models.split(","):
@@ -166,12 +187,12 @@ def main(argv=None) -> int:
                 continue
             started = time.perf_counter()
             found = candidates_for(checkpoint, dataset_dir(dataset, args), device,
-                                   args.kinds.split(","))
+                                   args.kinds.split(","), args.spec)
             results[f"{model}/{dataset}"] = {**results.get(f"{model}/{dataset}", {}), **found}
             results_file.write_text(json.dumps(results, indent=2))
             print(f"{model}/{dataset}: {time.perf_counter() - started:.0f} s", flush=True)
     text = summarise(results)
-    (out / "score_candidates.md").write_text(text)
+    (out / f"{args.results}.md").write_text(text)
     print(text)
     return 0
 

@@ -43,7 +43,8 @@ def analyse(checkpoint_path, data_dir, score=None, device="cpu") -> dict:
         model.set_score(score)
         model.fit_score(memory_inputs(torch.from_numpy(normal[train_idx]),
                                       checkpoint.training.get("augment") or {},
-                                      checkpoint.preprocessing.colour_channels))
+                                      checkpoint.preprocessing.colour_channels),
+                        reference=torch.from_numpy(normal[hold_idx]))
     held, held_maps = predict_arrays(model, normal[hold_idx], device)
     test = prepare_split(data_dir, "test", checkpoint.preprocessing, progress=False)
     scores, _ = predict_arrays(model, test.inputs, device)

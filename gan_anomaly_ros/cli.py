@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "scorer; trains the default model first if needed")
     demo.add_argument("--model", help="checkpoint to use instead of the default model")
     demo.add_argument("--retrain", action="store_true", help="train the default model again")
-    demo.add_argument("--frames", type=int, default=10, help="frames to score")
+    demo.add_argument("--frames", type=int, default=20, help="frames to score (half defective)")
     demo.add_argument("--output", default="demo_output", help="folder for heatmap images")
     demo.add_argument("--device", default="auto")
     demo.add_argument("--timeout", type=float, default=120.0)

@@ -116,3 +116,25 @@ def test_scorer_reports_counts_in_diagnostics(graph_run):
 def test_nodes_stop_cleanly_on_sigint(graph_run):
     codes = graph_run[2]
     assert all(code == 0 for code in codes.values()), codes
+
+
+def test_the_demo_scores_every_replay_frame_once_from_the_first(small_checkpoint, ros_env,
+                                                                 tmp_path):
+    """`gan-anomaly demo` starts the camera only when preprocess and scorer listen: the
+    recorded frames are the replay's first ones, in order, none lost or repeated."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    run = subprocess.run([sys.executable, "-m", "gan_anomaly_ros.cli", "demo", "--model",
+                          str(small_checkpoint), "--frames", "6", "--output", str(out),
+                          "--device", "cpu", "--timeout", "90"],
+                         env=ros_env, capture_output=True, text=True, timeout=150)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "summary: frames 6, with_truth 6" in run.stdout
+    assert "threshold rule: median + 3" in run.stdout
+    records = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    # The replay alternates good and defective frames, starting with a good one.
+    assert [r["truly_defective"] for r in records] == [False, True] * 3
+    assert len({r["stamp_ns"] for r in records}) == 6

@@ -197,3 +197,21 @@ def test_combined_score_is_the_largest_part_in_held_out_sigmas(tmp_path):
     with torch.no_grad():
         again = load_checkpoint(path).model.predict(queries)
     assert torch.allclose(again.scores, prediction.scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_default_score_fits_and_finds_the_odd_image(name):
+    """The default score of every model (what `train` gives without --score) is a valid spec
+    for its networks, fits on normal images and scores an unseen defect above normal ones."""
+    torch.manual_seed(0)
+    small = {"transgan": {"embed_dim": 16, "d_embed_dim": 16, "depth": 1, "d_depth": 1}}
+    model = create_model(name, 1, 32, **small.get(name, {"base_width": 8}))
+    model.set_score(model.default_score)
+    model.fit_score(stripes(12), reference=stripes(6, seed=3))
+    model.eval()
+    queries = stripes(3, seed=5)
+    queries[2, :, 10:18, 10:18] = 1.0
+    with torch.no_grad():
+        prediction = model.predict(queries)
+    assert torch.isfinite(prediction.scores).all()
+    assert prediction.scores[2] > prediction.scores[:2].max()

@@ -105,6 +105,9 @@ class ReplayCameraNode(Node):
         # Folder sources: the unit of their depth images (data/depth.py); 0 = no scale.
         depth_format = self.declare_parameter("depth_format", "auto").value
         depth_scale = float(self.declare_parameter("depth_scale", 0.0).value)
+        # A camera does not wait; a replay used for evaluation can wait until this many
+        # subscribers are matched on colour, depth and camera info, so that no frame is lost.
+        self.wait_for_subscribers = int(self.declare_parameter("wait_for_subscribers", 0).value)
         if rate <= 0:
             raise StartupError(f"rate must be > 0 Hz, got {rate}")
         self.cache = {}
@@ -133,7 +136,13 @@ class ReplayCameraNode(Node):
             self.cache[index] = self.loaders[index]()
         return self.cache[index]
 
+    def listeners_ready(self) -> bool:
+        return all(publisher.get_subscription_count() >= self.wait_for_subscribers
+                   for publisher in (self.pub_color, self.pub_depth, self.pub_info))
+
     def publish_next(self):
+        if self.index == 0 and not self.listeners_ready():
+            return
         if self.index >= len(self.loaders):
             if not self.loop:
                 self.timer.cancel()

@@ -34,6 +34,10 @@ class Adgan(DcganAnomalyModel):
     hparams of DcganAnomalyModel."""
 
     name = "adgan"
+    # The same networks as AnoGAN, hence the same memory features; best mean image AUROC over
+    # the benchmark datasets (benchmarks/score_candidates.py).
+    default_score = ("combined(memory:network=discriminator,reduce=top1"
+                     " + memory:network=discriminator,layer=-1,reduce=mean)")
 
     def __init__(self, channels: int, size: int, n_seed: int = 3, k: int = 19,
                  lr_z: float = 5e-2, lr_theta: float = 6e-9, search_seed: int = 0,

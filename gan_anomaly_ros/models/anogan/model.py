@@ -97,6 +97,9 @@ class Anogan(DcganAnomalyModel):
     DcganAnomalyModel."""
 
     name = "anogan"
+    # Best mean image AUROC over the three benchmark datasets (benchmarks/score_candidates.py).
+    default_score = ("combined(memory:network=discriminator,reduce=top1"
+                     " + memory:network=discriminator,layer=-1,reduce=mean)")
 
     def __init__(self, channels: int, size: int, search_steps: int = 40,
                  search_lr: float = 5e-2, lam: float = 0.1, search_seed: int = 0,

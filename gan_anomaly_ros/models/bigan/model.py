@@ -53,6 +53,9 @@ def frozen(module: torch.nn.Module):
 
 class BiGAN(AnomalyModel):
     name = "bigan"
+    # Best mean image AUROC over the three benchmark datasets (benchmarks/score_candidates.py).
+    default_score = ("combined(memory:network=discriminator,reduce=top1"
+                     " + memory:network=discriminator,layer=-1,reduce=mean)")
 
     def __init__(self, channels: int, size: int, latent_dim: int = 100, base_width: int = 32,
                  feature_dim: int = 256, gan_loss: str = "wgan-gp", d_norm: str = None,

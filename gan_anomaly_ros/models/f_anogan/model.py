@@ -61,6 +61,9 @@ class FAnoGAN(AnomalyModel):
     """
 
     name = "f_anogan"
+    # Best mean image AUROC over the three benchmark datasets (benchmarks/score_candidates.py).
+    default_score = ("combined(memory:network=critic,reduce=top1"
+                     " + memory:network=encoder,layer=-1,reduce=mean)")
 
     def __init__(self, channels: int, size: int, latent_dim: int = 128, base_width: int = 32,
                  gan_loss: str = "wgan-gp", n_critic: int = None, gp_weight: float = 10.0,

@@ -28,6 +28,9 @@ class OcrGan(AnomalyModel):
     map_sigma=size/32."""
 
     name = "ocr_gan"
+    # Best mean image AUROC over the three benchmark datasets (benchmarks/score_candidates.py).
+    default_score = ("combined(memory:network=encoder,reduce=top1"
+                     " + memory:network=discriminator,layer=-1,reduce=mean)")
 
     def __init__(self, channels: int, size: int, base_width: int = 32, w_adv: float = 1.0,
                  w_con: float = 50.0, w_lat: float = 1.0, lr: float = 2e-4, beta1: float = 0.5,

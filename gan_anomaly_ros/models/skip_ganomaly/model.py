@@ -30,6 +30,9 @@ class SkipGanomaly(AnomalyModel):
     """
 
     name = "skip_ganomaly"
+    # Best mean image AUROC over the three benchmark datasets (benchmarks/score_candidates.py).
+    default_score = ("combined(memory:network=discriminator,reduce=top1"
+                     " + memory:network=discriminator,layer=-1,reduce=mean)")
 
     def __init__(self, channels: int, size: int, latent_dim: int = 100, base_width: int = 32,
                  w_adv: float = 1.0, w_con: float = 50.0, w_lat: float = 1.0,
