@@ -145,6 +145,7 @@ def run_demo(model: Path, frames: int = 20, output_dir: Path = Path("demo_output
                 for _ in range(10):  # let the last images and masks arrive
                     executor.spin_once(timeout_sec=0.1)
     summary = summarize(recorder.records)
+    recorder.rewrite_records()
     recorder.destroy_node()
     rclpy.try_shutdown()
     print("summary: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"

@@ -82,6 +82,12 @@ class ScoreRecorderNode(Node):
             with open(self.output_dir / "scores.jsonl", "a") as handle:
                 handle.write(json.dumps(asdict(record)) + "\n")
 
+    def rewrite_records(self) -> None:
+        """scores.jsonl again, with the truth of masks that arrived after their scores."""
+        if self.output_dir:
+            lines = "".join(json.dumps(asdict(record)) + "\n" for record in self.records)
+            (self.output_dir / "scores.jsonl").write_text(lines)
+
     def save(self, message: Image, kind: str):
         from PIL import Image as PILImage
 
