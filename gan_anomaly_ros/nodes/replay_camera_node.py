@@ -106,7 +106,8 @@ class ReplayCameraNode(Node):
         depth_format = self.declare_parameter("depth_format", "auto").value
         depth_scale = float(self.declare_parameter("depth_scale", 0.0).value)
         # A camera does not wait; a replay used for evaluation can wait until this many
-        # subscribers are matched on colour, depth and camera info, so that no frame is lost.
+        # subscribers are matched on every topic (the mask too: the evaluator's truth), so that
+        # no frame or mask is lost.
         self.wait_for_subscribers = int(self.declare_parameter("wait_for_subscribers", 0).value)
         if rate <= 0:
             raise StartupError(f"rate must be > 0 Hz, got {rate}")
@@ -138,7 +139,8 @@ class ReplayCameraNode(Node):
 
     def listeners_ready(self) -> bool:
         return all(publisher.get_subscription_count() >= self.wait_for_subscribers
-                   for publisher in (self.pub_color, self.pub_depth, self.pub_info))
+                   for publisher in (self.pub_color, self.pub_depth, self.pub_info,
+                                     self.pub_mask))
 
     def publish_next(self):
         if self.index == 0 and not self.listeners_ready():
