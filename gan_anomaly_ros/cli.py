@@ -209,8 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a folder of normal images")
     train.add_argument("--data", required=True, help="dataset folder (MVTec AD layout)")
     train.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
-    train.add_argument("--model", default="ganomaly", choices=sorted(MODELS),
-                       help="see `gan-anomaly models` (default: ganomaly)")
+    train.add_argument("--model", default="f_anogan", choices=sorted(MODELS),
+                       help="see `gan-anomaly models` (default: f_anogan, the best mean on "
+                            "the benchmark)")
     _add_preprocessing_args(train)
     _add_depth_format_args(train)
     train.add_argument("--score", default=None, metavar="SPEC",

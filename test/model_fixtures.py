@@ -10,7 +10,7 @@ import pytest
 
 from gan_anomaly_ros.cli import main as gan_anomaly
 
-SMALL_TRAINING = ["--mode", "rgbd", "--size", "64", "--center-crop", "0.4", "--epochs", "30",
+SMALL_TRAINING = ["--model", "ganomaly", "--mode", "rgbd", "--size", "64", "--center-crop", "0.4", "--epochs", "30",
                   "--batch-size", "16", "--hparam", "base_width=16", "--hparam", "latent_dim=64", "--hparam", "lr=0.001",
                   "--device", "cpu"]
 

@@ -100,7 +100,8 @@ def plain_dataset(root, count=6, size=40):
 def test_bad_settings_are_refused_before_any_work(tmp_path, capsys):
     data = plain_dataset(tmp_path / "data")
     out = tmp_path / "m.safetensors"
-    base = ["train", "--data", str(data), "--out", str(out), "--size", "32", "--epochs", "1"]
+    base = ["train", "--data", str(data), "--out", str(out), "--size", "32", "--epochs", "1",
+            "--model", "ganomaly"]
     assert gan_anomaly(base + ["--patch-size", "64"]) == 2
     assert "--patch-size 64 is larger than the image" in capsys.readouterr().err
     assert gan_anomaly(base + ["--hparam", "learning_rate=0.1"]) == 2
@@ -128,8 +129,8 @@ def test_progress_is_one_line_per_epoch_when_not_a_terminal(tmp_path):
         capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stderr
-    assert "training ganomaly: epoch 1/2" in done.stderr
-    assert "training ganomaly: epoch 2/2" in done.stderr
+    assert "training f_anogan: epoch 1/2" in done.stderr  # the default model
+    assert "training f_anogan: epoch 2/2" in done.stderr
     assert "reading train: 6 img in" in done.stderr
     training = load_checkpoint(tmp_path / "m.safetensors").training
     assert training["augment"] == {"brightness": 0.1, "shift": 0.05, "rotate": 5.0}

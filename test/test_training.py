@@ -15,7 +15,9 @@ from gan_anomaly_ros.checkpoint import load_checkpoint
 from gan_anomaly_ros.cli import main as gan_anomaly
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--size", "32", "--batch-size", "4", "--hparam", "base_width=8", "--hparam",
+# GANomaly: f-AnoGAN's (the default's) phase split depends on --epochs, so a resumed run with
+# more epochs than the first would not match a straight one.
+TINY = ["--model", "ganomaly", "--size", "32", "--batch-size", "4", "--hparam", "base_width=8", "--hparam",
         "latent_dim=16", "--device", "cpu"]
 
 

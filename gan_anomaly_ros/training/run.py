@@ -39,7 +39,7 @@ STATE_VERSION = 1
 
 @dataclass
 class TrainConfig:
-    model: str = "ganomaly"
+    model: str = "f_anogan"  # the best mean image AUROC on the benchmark
     epochs: int = 30
     batch_size: int = 32
     seed: int = 0
