@@ -147,19 +147,26 @@ def test_patch_mode_trains_on_patches_and_scores_full_images(tmp_path):
     assert checkpoint.training["patch_size"] == 32
 
 
-def test_gallery_says_no_mask_when_the_dataset_has_none(tmp_path):
-    from gan_anomaly_ros.evaluation import evaluate_folder
+TRAIN_ONE_EPOCH = ["train", "--size", "32", "--epochs", "1", "--batch-size", "4",
+                   "--hparam", "base_width=8", "--device", "cpu"]
 
+
+def dataset_with_unmasked_test(tmp_path):
+    """Plain good images, and a test split of good and dark images without masks."""
     data = plain_dataset(tmp_path / "data", count=8)
     for label, value in (("good", 90), ("dark", 5)):
         folder = data / "test" / label
         folder.mkdir(parents=True)
         for i in range(2):
             Image.fromarray(np.full((40, 40, 3), value, np.uint8)).save(folder / f"{i}.png")
-    out = tmp_path / "m.safetensors"
-    assert gan_anomaly(["train", "--data", str(data), "--out", str(out), "--size", "32",
-                        "--epochs", "1", "--batch-size", "4", "--hparam", "base_width=8",
-                        "--device", "cpu"]) == 0
+    return data
+
+
+def test_gallery_says_no_mask_when_the_dataset_has_none(tmp_path):
+    from gan_anomaly_ros.evaluation import evaluate_folder
+
+    data, out = dataset_with_unmasked_test(tmp_path), tmp_path / "m.safetensors"
+    assert gan_anomaly(TRAIN_ONE_EPOCH + ["--data", str(data), "--out", str(out)]) == 0
     evaluate_folder(out, data, device="cpu", progress=False, out_dir=tmp_path / "eval")
     with Image.open(tmp_path / "eval" / "gallery.png") as image:
         gallery = np.asarray(image.convert("L"))
@@ -169,16 +176,9 @@ def test_gallery_says_no_mask_when_the_dataset_has_none(tmp_path):
 
 
 def test_train_warns_when_its_threshold_flags_no_validation_defect(tmp_path, capsys):
-    data = plain_dataset(tmp_path / "data", count=8)
-    for label, value in (("good", 90), ("dark", 5)):
-        folder = data / "test" / label
-        folder.mkdir(parents=True)
-        for i in range(2):
-            Image.fromarray(np.full((40, 40, 3), value, np.uint8)).save(folder / f"{i}.png")
-    out = tmp_path / "m.safetensors"
-    assert gan_anomaly(["train", "--data", str(data), "--out", str(out), "--size", "32",
-                        "--epochs", "1", "--batch-size", "4", "--hparam", "base_width=8",
-                        "--device", "cpu", "--val-data", str(data), "--k-sigma", "1e6"]) == 0
+    data, out = dataset_with_unmasked_test(tmp_path), tmp_path / "m.safetensors"
+    assert gan_anomaly(TRAIN_ONE_EPOCH + ["--data", str(data), "--out", str(out),
+                                          "--val-data", str(data), "--k-sigma", "1e6"]) == 0
     captured = capsys.readouterr()
     assert "lies above every defective validation image's score" in captured.err
     assert json.loads(captured.out)["validation_defects_flagged"] == 0.0
