@@ -159,13 +159,19 @@ def write_table(results: dict, out: Path, args) -> str:
     return text
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+def benchmark_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark script shares: which models, datasets, where."""
+    parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)

@@ -22,7 +22,6 @@ model's ``default_score``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from model_zoo import DATASETS, dataset_dir  # noqa: E402
+from model_zoo import benchmark_parser, dataset_dir  # noqa: E402
 
 from gan_anomaly_ros.calibration import calibrate  # noqa: E402
 from gan_anomaly_ros.checkpoint import load_checkpoint  # noqa: E402
@@ -160,12 +159,7 @@ def default_lines(by_model) -> list:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "datasets"))
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--kinds", default="single,combined",
                         help="single (native, residual, memory) and/or combined; results are "
