@@ -1,28 +1,9 @@
-"""OCR-GAN objectives (the authors' code, following Skip-GANomaly) and its anomaly score."""
+"""OCR-GAN's anomaly score. Its training objectives are Skip-GANomaly's (the authors' code
+follows it): the model uses skip_ganomaly.loss.GeneratorLoss / DiscriminatorLoss."""
 
 from __future__ import annotations
 
-from typing import Dict
-
 import torch
-from torch.nn import functional as F
-
-from ..gan_losses import discriminator_loss, generator_loss
-
-
-def generator_objective(images, reconstructions, fake_logits, features_real, features_fake,
-                        w_adv: float, w_con: float, w_lat: float) -> Dict[str, torch.Tensor]:
-    """w_adv * adversarial + w_con * |x - x^|_1 + w_lat * |f(x) - f(x^)|_2^2."""
-    adversarial = generator_loss("gan", fake_logits)
-    contextual = F.l1_loss(reconstructions, images)
-    latent = F.mse_loss(features_fake, features_real)
-    total = w_adv * adversarial + w_con * contextual + w_lat * latent
-    return {"loss_g": total, "adversarial": adversarial, "contextual": contextual,
-            "latent": latent}
-
-
-def discriminator_objective(real_logits, fake_logits) -> torch.Tensor:
-    return discriminator_loss("gan", real_logits, fake_logits)
 
 
 def anomaly_score(images, reconstructions, features_real, features_fake,

@@ -17,7 +17,8 @@ import torch
 from ..base import AnomalyModel, Prediction, adam_optimizers, optimizer_step
 from ..dcgan import Discriminator, init_weights
 from ..maps import default_sigma, residual_map
-from .loss import anomaly_score, discriminator_objective, generator_objective
+from ..skip_ganomaly.loss import DiscriminatorLoss, GeneratorLoss
+from .loss import anomaly_score
 from .torch_model import TwoBranchGenerator, frequency_decouple
 
 
@@ -46,6 +47,8 @@ class OcrGan(AnomalyModel):
         self.discriminator = Discriminator(size, channels, int(base_width))
         self.generator.apply(init_weights)
         self.discriminator.apply(init_weights)
+        self.generator_loss = GeneratorLoss("gan", float(w_adv), float(w_con), float(w_lat))
+        self.discriminator_loss = DiscriminatorLoss("gan")
 
     def configure_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
         return adam_optimizers(self.hparams["lr"], (self.hparams["beta1"], 0.999),
@@ -60,17 +63,14 @@ class OcrGan(AnomalyModel):
         return low_out + high_out
 
     def training_step(self, batch, optimizers) -> Dict[str, float]:
-        hp = self.hparams
-        reconstructions = self.reconstruct(batch, hp["noise_std"])
+        reconstructions = self.reconstruct(batch, self.hparams["noise_std"])
         _, features_real = self.discriminator(batch)
         fake_logits, features_fake = self.discriminator(reconstructions)
-        losses = generator_objective(batch, reconstructions, fake_logits, features_real.detach(),
-                                     features_fake, hp["w_adv"], hp["w_con"], hp["w_lat"])
+        losses = self.generator_loss(batch, reconstructions, fake_logits, features_real.detach(),
+                                     features_fake)
         optimizer_step(optimizers["generator"], losses["loss_g"])
 
-        real_logits, _ = self.discriminator(batch)
-        fake_logits, _ = self.discriminator(reconstructions.detach())
-        loss_d = discriminator_objective(real_logits, fake_logits)
+        loss_d = self.discriminator_loss(self.discriminator, batch, reconstructions)["loss_d"]
         optimizer_step(optimizers["discriminator"], loss_d)
         if loss_d.item() < 1e-5:  # a discriminator that has won outright teaches nothing
             self.discriminator.apply(init_weights)
