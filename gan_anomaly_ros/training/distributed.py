@@ -99,5 +99,8 @@ def barrier(info: DistInfo) -> None:
 
 
 def shutdown(info: DistInfo) -> None:
+    """Tear the process group down once every rank is done with it: a rank that destroys it
+    while a peer's last collective is still in flight can abort both at exit (gloo)."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

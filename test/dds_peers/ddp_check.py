@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 
 from gan_anomaly_ros.preprocessing import PreprocessConfig
-from gan_anomaly_ros.training import TrainConfig, TrainingRun
+from gan_anomaly_ros.training import TrainConfig, TrainingRun, distributed
 
 
 def main(out_path):
@@ -31,7 +31,7 @@ def main(out_path):
         same = all(torch.equal(gathered[0], g) for g in gathered[1:])
         print(f"{'RANKS_IDENTICAL' if same else 'RANKS_DIFFER'} world={run.info.world_size}",
               flush=True)
-    dist.destroy_process_group()
+    distributed.shutdown(run.info)
 
 
 if __name__ == "__main__":
