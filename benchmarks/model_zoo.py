@@ -39,7 +39,7 @@ from gan_anomaly_ros.checkpoint import load_checkpoint  # noqa: E402
 from gan_anomaly_ros.data.synthetic import write_dataset  # noqa: E402
 from gan_anomaly_ros.evaluation import evaluate_folder  # noqa: E402
 from gan_anomaly_ros.models import MODELS  # noqa: E402
-from gan_anomaly_ros.preprocessing import PreprocessConfig  # noqa: E402
+from gan_anomaly_ros.perception.preprocessing import PreprocessConfig  # noqa: E402
 from gan_anomaly_ros.training import TrainConfig, recalibrate_checkpoint, train_from_folder  # noqa: E402,E501
 from gan_anomaly_ros.training.run import resolve_preprocessing  # noqa: E402
 

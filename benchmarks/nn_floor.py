@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from gan_anomaly_ros.calibration import calibrate  # noqa: E402
 from gan_anomaly_ros.data.folders import prepare_split  # noqa: E402
 from gan_anomaly_ros.metrics import auroc, threshold_metrics  # noqa: E402
-from gan_anomaly_ros.preprocessing import PreprocessConfig  # noqa: E402
+from gan_anomaly_ros.perception.preprocessing import PreprocessConfig  # noqa: E402
 from gan_anomaly_ros.training import split_holdout  # noqa: E402
 
 FLOOR_SIZE = 32

@@ -17,7 +17,7 @@ import torch
 
 from .calibration import Calibration
 from .models import MODELS, AnomalyModel, create_model
-from .preprocessing import PreprocessConfig
+from .perception.preprocessing import PreprocessConfig
 
 FORMAT = "gan_anomaly_ros.checkpoint/1"
 _REQUIRED_KEYS = ("format", "model", "preprocessing", "calibration")

@@ -88,7 +88,7 @@ def _apply_threads(args) -> None:
 
 
 def cmd_train(args) -> int:
-    from .preprocessing import PreprocessConfig
+    from .perception.preprocessing import PreprocessConfig
     from .training import TrainConfig, train_from_folder
 
     preprocessing = PreprocessConfig(mode=args.mode, size=args.size, center_crop=args.center_crop,

@@ -75,7 +75,7 @@ def write_demo_data(folder: Path) -> Tuple[Path, Path]:
 def ensure_default_model(path: Path, retrain: bool = False) -> Path:
     """Train the default RGB-D model on synthetic scenes unless it is already there, and set
     its threshold on the labelled parts (F1-optimal, ``calibrate --labeled``)."""
-    from .preprocessing import PreprocessConfig
+    from .perception.preprocessing import PreprocessConfig
     from .training import TrainConfig, recalibrate_checkpoint, train_from_folder
 
     if path.exists() and not retrain and default_model_is_current(path):

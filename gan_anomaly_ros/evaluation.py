@@ -13,7 +13,7 @@ import numpy as np
 from .anomaly_map import colorize, display_scale
 from .data.folders import PreparedSplit, prepare_split
 from .metrics import auroc, roc_curve, threshold_metrics
-from .preprocessing import input_to_display_rgb
+from .perception.preprocessing import input_to_display_rgb
 from .progress import track
 from .scoring import ScoreResult, Scorer
 

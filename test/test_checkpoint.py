@@ -10,7 +10,7 @@ from gan_anomaly_ros.calibration import Calibration
 from gan_anomaly_ros.checkpoint import (CheckpointError, file_id, load_checkpoint, read_metadata,
                                         save_checkpoint)
 from gan_anomaly_ros.models import create_model
-from gan_anomaly_ros.preprocessing import PreprocessConfig
+from gan_anomaly_ros.perception.preprocessing import PreprocessConfig
 from gan_anomaly_ros.scoring import InputMismatchError, Scorer
 
 CONFIG = PreprocessConfig(mode="rgbd", size=32, center_crop=0.5)

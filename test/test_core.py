@@ -12,7 +12,7 @@ from gan_anomaly_ros.calibration import Calibration, calibrate
 from gan_anomaly_ros.graph import inspection_graph, ros_arguments
 from gan_anomaly_ros.metrics import auroc, threshold_metrics
 from gan_anomaly_ros.models import create_model
-from gan_anomaly_ros.preprocessing import PreprocessConfig, PreprocessError, preprocess_frame
+from gan_anomaly_ros.perception.preprocessing import PreprocessConfig, PreprocessError, preprocess_frame
 
 
 def test_core_imports_no_rclpy():

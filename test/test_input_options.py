@@ -10,7 +10,7 @@ from gan_anomaly_ros.checkpoint import CheckpointError, load_checkpoint, read_pr
 from gan_anomaly_ros.cli import main as gan_anomaly
 from gan_anomaly_ros.data.depth import DepthFormat, DepthFormatError
 from gan_anomaly_ros.data.folders import DatasetError, read_depth_m
-from gan_anomaly_ros.preprocessing import (PreprocessConfig, PreprocessError, crop_warning,
+from gan_anomaly_ros.perception.preprocessing import (PreprocessConfig, PreprocessError, crop_warning,
                                            preprocess_frame, relative_depth_range)
 from gan_anomaly_ros.training.augment import augment_batch, parse_augment
 

@@ -7,7 +7,7 @@ import torch
 from gan_anomaly_ros.calibration import Calibration
 from gan_anomaly_ros.checkpoint import load_checkpoint, save_checkpoint
 from gan_anomaly_ros.models import MODELS, create_model
-from gan_anomaly_ros.preprocessing import PreprocessConfig
+from gan_anomaly_ros.perception.preprocessing import PreprocessConfig
 from gan_anomaly_ros.scoring import Scorer
 
 

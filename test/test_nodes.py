@@ -201,7 +201,7 @@ def test_replay_camera_plays_an_mvtec_folder(ros_env, peer):
 def test_replay_camera_plays_an_rgbd_folder_with_its_intrinsics(synthetic_dataset, ros_env, peer):
     from sensor_msgs.msg import CameraInfo, Image
 
-    from gan_anomaly_ros.geometry import D435_COLOR_640X480
+    from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
     from gan_anomaly_ros.ros.image_conversion import image_to_numpy
 
     depth_topic = "/camera/camera/aligned_depth_to_color/image_raw"

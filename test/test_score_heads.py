@@ -10,7 +10,7 @@ from gan_anomaly_ros.models import MODELS, ScoreSpec, create_model
 from gan_anomaly_ros.models.feature_memory import FeatureMemory
 from gan_anomaly_ros.models.score_heads import reduce_maps
 from gan_anomaly_ros.models.tiling import random_patches, stitch, tile, window_starts
-from gan_anomaly_ros.preprocessing import PreprocessConfig
+from gan_anomaly_ros.perception.preprocessing import PreprocessConfig
 from gan_anomaly_ros.scoring import Scorer
 
 CALIBRATION = Calibration(threshold=1.0, scale=0.1, map_threshold=0.5, n_images=4)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_anomaly_ros.geometry import (
+from gan_anomaly_ros.perception.geometry import (
     D435_COLOR_640X480,
     CameraIntrinsics,
     depth_to_points,

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..progress import track
-from ..preprocessing import PreprocessConfig, crop_box_for, preprocess_frame, relative_depth_range
+from ..perception.preprocessing import PreprocessConfig, crop_box_for, preprocess_frame, relative_depth_range
 from .depth import DepthFormat, DepthFormatError, read_depth_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}

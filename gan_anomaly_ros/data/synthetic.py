@@ -46,7 +46,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from ..geometry import D435_COLOR_640X480, CameraIntrinsics
+from ..perception.geometry import D435_COLOR_640X480, CameraIntrinsics
 from ..progress import track
 
 __all__ = [

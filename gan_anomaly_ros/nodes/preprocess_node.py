@@ -16,7 +16,7 @@ from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from gan_anomaly_ros.msg import ModelInput
 
 from ..checkpoint import CheckpointError, read_preprocessing
-from ..preprocessing import PreprocessError, preprocess_frame
+from ..perception.preprocessing import PreprocessError, preprocess_frame
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_depth_m, image_to_rgb, numpy_to_image
 from ..ros.node_main import StartupError, run_node

@@ -19,7 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from ..data.depth import DepthFormat
 from ..data.folders import DatasetError, list_split, read_depth_m, read_rgb
-from ..geometry import CameraIntrinsics, intrinsics_for_image
+from ..perception.geometry import CameraIntrinsics, intrinsics_for_image
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import numpy_to_image
 from ..ros.node_main import StartupError, run_node

@@ -30,7 +30,7 @@ from ..devices import resolve_device
 from ..metrics import auroc
 from ..models import AnomalyModel, create_model
 from ..models.tiling import random_patches
-from ..preprocessing import PreprocessConfig, crop_warning
+from ..perception.preprocessing import PreprocessConfig, crop_warning
 from ..progress import EpochProgress, track
 from .augment import augment_batch, memory_inputs, parse_augment
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from gan_anomaly_ros.preprocessing import PreprocessConfig
+from gan_anomaly_ros.perception.preprocessing import PreprocessConfig
 from gan_anomaly_ros.training import TrainConfig, TrainingRun, distributed
 
 
