@@ -155,6 +155,10 @@ def load_checkpoint(path, device="cpu") -> Checkpoint:
         raise CheckpointError(f"{path}: preprocessing ({preprocessing.mode}, {preprocessing.size}"
                               f") does not match the model ({model.channels} channels, "
                               f"{model.size} px)")
+    if preprocessing.spatial_dims != model.spatial_dims:
+        raise CheckpointError(f"{path}: preprocessing mode {preprocessing.mode!r} gives "
+                              f"{preprocessing.spatial_dims}D inputs, model {model.name!r} takes "
+                              f"{model.spatial_dims}D inputs")
     if not model.score_head.fitted:
         raise CheckpointError(f"{path}: its score {model.score_spec.text()!r} needs a feature "
                               "memory (fitted on normal images), but the file holds none")

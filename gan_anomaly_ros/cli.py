@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import __version__
 from .data.depth import DEPTH_FORMATS
+from .data.synthetic import ALL_DEFECT_TYPES, DEFECT_TYPES
 from .demo import DEMO_DATASET
 from .graph import CAMERAS, default_model_path, inspection_graph
 from .models import MODELS
@@ -48,12 +49,24 @@ def _depth_range(text: str):
 
 
 def _add_preprocessing_args(parser):
-    parser.add_argument("--mode", choices=["rgb", "gray", "rgbd"], default="rgb",
-                        help="model input: colour, luminance, or colour + depth")
+    parser.add_argument("--mode", choices=["rgb", "gray", "rgbd", "voxel"], default="rgb",
+                        help="model input: colour, luminance, colour + depth, or the part's "
+                             "voxel grid (voxel models; --size is then the grid resolution)")
+    parser.add_argument("--voxel-kind", choices=["tsdf", "occupancy"], default="tsdf",
+                        help="voxel mode: truncated signed distance (keeps sub-voxel height) "
+                             "or occupancy")
     parser.add_argument("--size", type=int, default=64, help="model input size in pixels")
     parser.add_argument("--center-crop", type=float, default=0.0,
                         help="centre square crop as a fraction of the shorter side (0 = none)")
     parser.add_argument("--crop-box", type=int, nargs=4, metavar=("X", "Y", "W", "H"))
+    parser.add_argument("--crop", choices=["auto", "part", "fixed"], default="auto",
+                        help="part: a square around the part found in the depth (centred "
+                             "wherever the part lies; needs RGB-D data); fixed: --center-crop "
+                             "/ --crop-box; auto (default): part for RGB-D datasets unless a "
+                             "fixed crop is given")
+    parser.add_argument("--part-margin", type=float, default=0.15,
+                        help="part crops: margin added on every side, fraction of the part's "
+                             "larger side")
     parser.add_argument("--normalize", choices=["standardize", "none"], default="standardize",
                         help="per-image photometric normalisation of the colour channels "
                              "(standardize: mean 0, +-3 sigma to [-1, 1]; stored in the "
@@ -87,12 +100,28 @@ def _apply_threads(args) -> None:
         torch.set_num_threads(args.threads)
 
 
+def _crop_mode(args) -> str:
+    """--crop auto: part crops for RGB-D datasets (the model then sees the part centred
+    wherever it lies), unless the user asked for a fixed crop."""
+    from .data.folders import is_rgbd_folder
+
+    if args.crop != "auto":
+        return args.crop
+    if args.mode == "voxel":
+        return "part"
+    if args.center_crop or args.crop_box:
+        return "fixed"
+    return "part" if is_rgbd_folder(Path(args.data) / "train" / "good") else "fixed"
+
+
 def cmd_train(args) -> int:
     from .perception.preprocessing import PreprocessConfig
     from .training import TrainConfig, train_from_folder
 
     preprocessing = PreprocessConfig(mode=args.mode, size=args.size, center_crop=args.center_crop,
                                      crop_box=tuple(args.crop_box) if args.crop_box else None,
+                                     crop_mode=_crop_mode(args), part_margin=args.part_margin,
+                                     voxel_kind=args.voxel_kind,
                                      depth_range_m=args.depth_range, normalize=args.normalize)
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                          seed=args.seed, holdout=args.holdout, device=args.device,
@@ -169,7 +198,9 @@ def cmd_synth(args) -> int:
     from .data.synthetic import write_dataset
 
     summary = write_dataset(args.out, n_train=args.n_train, n_test_good=args.n_test_good,
-                            n_test_per_defect=args.n_test_per_defect, seed=args.seed)
+                            n_test_per_defect=args.n_test_per_defect, seed=args.seed,
+                            defects=args.defects, placement=args.placement,
+                            depth_artifacts=args.depth_artifacts)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -287,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--n-test-good", type=int, default=DEMO_DATASET["n_test_good"])
     synth.add_argument("--n-test-per-defect", type=int, default=DEMO_DATASET["n_test_per_defect"])
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--defects", nargs="+", choices=list(ALL_DEFECT_TYPES),
+                       default=list(DEFECT_TYPES),
+                       help="defect types of the test split (geo_dent, geo_bump and "
+                            "missing_chunk change the depth only)")
+    synth.add_argument("--placement", choices=["centered", "random"], default="centered",
+                       help="random: the part anywhere on the table, any yaw")
+    synth.add_argument("--depth-artifacts", action="store_true",
+                       help="RealSense-like holes on dark surfaces and flying pixels at edges")
     synth.set_defaults(func=cmd_synth)
 
     demo = sub.add_parser("demo", help="synthetic scenes -> replay camera -> preprocess -> "

@@ -62,7 +62,7 @@ def compute_metrics(scorer: Scorer, split: PreparedSplit, results: List[ScoreRes
                "threshold_position": position, "warnings": threshold_warnings(position),
                "image_auroc": auroc(split.labels, scores),
                **threshold_metrics(split.labels, scores, calibration.threshold)}
-    if split.masks is not None:
+    if split.masks is not None and results[0].anomaly_map.ndim == 2:  # voxel maps are 3D
         maps = np.stack([r.anomaly_map for r in results])
         metrics["pixel_auroc"] = auroc(split.masks.ravel(), maps.ravel())
     by_type = defaultdict(list)
@@ -159,12 +159,17 @@ def evaluate_folder(checkpoint, data_dir, device: str = "auto", progress: bool =
     results = score_split(scorer, split, progress=progress)
     metrics = compute_metrics(scorer, split, results)
     metrics["ms_per_image"] = 1000 * (time.perf_counter() - started) / max(1, len(results))
+    # Frames without a usable part were not scored: a robot would not have accepted them.
+    metrics["not_inspected"] = [{"file": str(f.rgb_path), "status": status, "detail": detail}
+                                for f, status, detail in (split.skipped or [])]
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         scores = [r.score for r in results]
         plot_roc(split.labels, scores, out_dir / "roc.png",
                  f"{scorer.model.name} on {Path(data_dir).name}")
-        save_gallery(split, results, scorer.calibration.map_threshold, out_dir / "gallery.png")
+        if results[0].anomaly_map.ndim == 2:  # a voxel model's maps are clouds, not images
+            save_gallery(split, results, scorer.calibration.map_threshold,
+                         out_dir / "gallery.png")
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

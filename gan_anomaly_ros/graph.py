@@ -24,6 +24,8 @@ MODEL_INPUT_TOPIC = "/gan_anomaly/model_input"
 SCORE_TOPIC = "/anomaly_score"
 HEATMAP_TOPIC = "/anomaly_heatmap"
 OVERLAY_TOPIC = "/anomaly_overlay"
+ANOMALY_CLOUD_TOPIC = "/anomaly_cloud"
+MARKERS_TOPIC = "/anomaly_markers"
 
 CAMERAS = ("realsense", "replay")
 
@@ -97,7 +99,9 @@ def scorer_node(model: str, device: str) -> NodeSpec:
                     parameters={"model": model, "device": device},
                     remappings=(("model_input", MODEL_INPUT_TOPIC), ("anomaly_score", SCORE_TOPIC),
                                 ("anomaly_heatmap", HEATMAP_TOPIC),
-                                ("anomaly_overlay", OVERLAY_TOPIC)))
+                                ("anomaly_overlay", OVERLAY_TOPIC),
+                                ("anomaly_cloud", ANOMALY_CLOUD_TOPIC),
+                                ("anomaly_markers", MARKERS_TOPIC)))
 
 
 def inspection_graph(camera: str = "replay", model: str = "", device: str = "auto",

@@ -22,13 +22,15 @@ class ScoreResult:
     score: float
     score_normalized: float
     is_anomaly: bool
-    anomaly_map: np.ndarray            # S x S float32, raw units
-    reconstruction: Optional[np.ndarray]  # C x S x S or None
+    anomaly_map: np.ndarray            # S x S (voxel models: R x R x R) float32, raw units
+    reconstruction: Optional[np.ndarray]  # C x S x S (C x R x R x R) or None
     roi: Optional[Box]                 # strongest region in model-input pixels, None if normal
+                                       # (and for voxel maps, which have no pixel box)
 
 
 class Scorer:
-    """Loads a checkpoint once and scores CxSxS (or NxCxSxS) float32 inputs."""
+    """Loads a checkpoint once and scores CxSxS (or NxCxSxS) float32 inputs; voxel
+    checkpoints (preprocessing mode "voxel") score 1xRxRxR grids (or Nx1xRxRxR)."""
 
     def __init__(self, checkpoint_path, device: str = "auto"):
         self.device = resolve_device(device)
@@ -39,13 +41,14 @@ class Scorer:
 
     @property
     def expected_shape(self):
-        return (self.preprocessing.channels, self.preprocessing.size, self.preprocessing.size)
+        return self.preprocessing.input_shape
 
     def check_input(self, array: np.ndarray) -> None:
-        if array.ndim != 4 or tuple(array.shape[1:]) != self.expected_shape:
+        expected = self.expected_shape
+        if array.ndim != len(expected) + 1 or tuple(array.shape[1:]) != expected:
             raise InputMismatchError(
-                f"input shape {tuple(array.shape[-3:])} does not match the checkpoint's "
-                f"{self.expected_shape} (mode {self.preprocessing.mode!r}, size "
+                f"input shape {tuple(array.shape[-len(expected):])} does not match the "
+                f"checkpoint's {self.expected_shape} (mode {self.preprocessing.mode!r}, size "
                 f"{self.preprocessing.size})")
         if not np.isfinite(array).all():
             raise InputMismatchError("input contains NaN or infinity")
@@ -53,7 +56,7 @@ class Scorer:
     @torch.no_grad()
     def score_batch(self, inputs: np.ndarray) -> List[ScoreResult]:
         inputs = np.asarray(inputs, np.float32)
-        if inputs.ndim == 3:
+        if inputs.ndim == len(self.expected_shape):
             inputs = inputs[None]
         self.check_input(inputs)
         prediction = self.model.predict(torch.from_numpy(inputs).to(self.device))
@@ -68,7 +71,8 @@ class Scorer:
 
     def _result(self, score: float, anomaly_map: np.ndarray, reconstruction) -> ScoreResult:
         is_anomaly = self.calibration.is_anomaly(score)
-        roi = strongest_region(anomaly_map, self.calibration.map_threshold) if is_anomaly else None
+        roi = (strongest_region(anomaly_map, self.calibration.map_threshold)
+               if is_anomaly and anomaly_map.ndim == 2 else None)
         return ScoreResult(score=score, score_normalized=self.calibration.normalize(score),
                            is_anomaly=is_anomaly, anomaly_map=anomaly_map,
                            reconstruction=reconstruction, roi=roi)

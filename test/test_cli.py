@@ -85,7 +85,7 @@ def test_train_help_shows_the_model_choices(capsys):
     with pytest.raises(SystemExit):
         gan_anomaly(["train", "--help"])
     out = capsys.readouterr().out
-    assert "{adgan,anogan,bigan,f_anogan,ganomaly,ocr_gan,skip_ganomaly,transgan}" in out
+    assert "{adgan,anogan,bigan,f_anogan,ganomaly,ocr_gan,skip_ganomaly,transgan,voxel_gan}" in out
     assert "--threads" in out and "--patch-size" in out and "--augment" in out
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from gan_anomaly_ros.bringup import RunningGraph
 from gan_anomaly_ros.checkpoint import file_id
-from gan_anomaly_ros.graph import (COLOR_TOPIC, DEFECT_MASK_TOPIC, HEATMAP_TOPIC, OVERLAY_TOPIC,
-                                   SCORE_TOPIC, inspection_graph)
+from gan_anomaly_ros.graph import (ANOMALY_CLOUD_TOPIC, COLOR_TOPIC, DEFECT_MASK_TOPIC,
+                                   HEATMAP_TOPIC, MARKERS_TOPIC, OVERLAY_TOPIC, SCORE_TOPIC,
+                                   inspection_graph)
 from ros_peer import Peer
 
 pytestmark = pytest.mark.requires_ros
@@ -24,7 +25,8 @@ FRAMES_WANTED = 12
 def listen_to_graph(peer: Peer) -> Peer:
     """Collect what the graph publishes, keyed by camera stamp where it helps."""
     from diagnostic_msgs.msg import DiagnosticArray
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import Image, PointCloud2
+    from visualization_msgs.msg import MarkerArray
 
     from gan_anomaly_ros.msg import AnomalyScore
     from gan_anomaly_ros.ros.qos import RELIABLE_OUT
@@ -38,6 +40,9 @@ def listen_to_graph(peer: Peer) -> Peer:
         RELIABLE_OUT)
     for topic in (HEATMAP_TOPIC, OVERLAY_TOPIC):
         sub(Image, topic, lambda m, t=topic: peer.images.setdefault(t, m), RELIABLE_OUT)
+    sub(PointCloud2, ANOMALY_CLOUD_TOPIC, lambda m: peer.images.setdefault("cloud", m),
+        RELIABLE_OUT)
+    sub(MarkerArray, MARKERS_TOPIC, lambda m: peer.images.setdefault("markers", m), RELIABLE_OUT)
     peer.scores = peer.listen(AnomalyScore, SCORE_TOPIC, RELIABLE_OUT)
     peer.diagnostics = peer.listen(DiagnosticArray, "/diagnostics")
     return peer
@@ -58,7 +63,7 @@ def graph_run(small_checkpoint, ros_env):
     try:
         while time.monotonic() < deadline and running.failed() is None:
             labelled = [s for s in listener.scores if stamp_of(s) in listener.masks]
-            if len(labelled) >= FRAMES_WANTED and len(listener.images) == 2:
+            if len(labelled) >= FRAMES_WANTED and len(listener.images) == 4:
                 break
             time.sleep(0.2)
         time.sleep(1.5)  # one more diagnostics period
@@ -80,7 +85,10 @@ def test_scores_arrive_with_camera_stamps(graph_run, small_checkpoint):
         assert score.is_anomaly == (score.score > score.threshold)
         assert score.model_name == "ganomaly"
         assert score.checkpoint_id == file_id(small_checkpoint)
-        assert math.isnan(score.centroid.x)
+        # The replay's synthetic scenes hold a part on a table: found and measured.
+        assert score.status == score.INSPECTED and score.status_detail == ""
+        assert 0.45 < score.centroid.z < 0.55 and abs(score.centroid.x) < 0.05
+        assert 0.09 < score.part_size.x < 0.115 and score.valid_depth_fraction > 0.9
         assert 0.0 < score.latency_ms < 10_000
         if score.is_anomaly:
             assert score.roi.width > 0 and score.roi.height > 0
@@ -103,6 +111,22 @@ def test_heatmap_and_overlay_are_rgb8_frames(graph_run):
         assert image.encoding == "rgb8"
         assert (image.width, image.height) == (640, 480)
         assert stamp_of(image) in listener.color_stamps
+
+
+def test_the_anomaly_cloud_and_markers_show_the_part(graph_run):
+    from gan_anomaly_ros.ros.point_cloud import cloud_array
+
+    listener = graph_run[0]
+    cloud = cloud_array(listener.images["cloud"])
+    assert cloud.dtype.names == ("x", "y", "z", "rgb", "anomaly")
+    assert 1000 < len(cloud) <= 20000
+    assert np.isfinite(cloud["anomaly"]).all() and (cloud["anomaly"] >= 0).all()
+    assert 0.45 < np.median(cloud["z"]) < 0.55          # on the part, 0.5 m from the camera
+    assert stamp_of(listener.images["cloud"]) in listener.color_stamps
+    markers = listener.images["markers"].markers
+    box = [m for m in markers if m.ns == "part"][0]
+    assert box.type == box.CUBE and 0.09 < box.scale.x < 0.115
+    assert box.header.frame_id == "camera_color_optical_frame"
 
 
 def test_scorer_reports_counts_in_diagnostics(graph_run):

@@ -102,7 +102,7 @@ def test_train_refuses_8_bit_depth_until_told_its_scale(tmp_path, capsys):
     data = eight_bit_rgbd_dataset(tmp_path / "data")
     out = tmp_path / "m.safetensors"
     common = ["train", "--data", str(data), "--out", str(out), "--mode", "rgbd", "--size", "32",
-              "--epochs", "1", "--batch-size", "4", "--hparam", "base_width=8", "--device", "cpu"]
+              "--crop", "fixed", "--epochs", "1", "--batch-size", "4", "--hparam", "base_width=8", "--device", "cpu"]
     assert gan_anomaly(common) == 2
     assert "--depth-scale" in capsys.readouterr().err and not out.exists()
     assert gan_anomaly(common + ["--depth-scale", "0.001"]) == 0

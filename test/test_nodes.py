@@ -40,7 +40,9 @@ def model_input(config, array, preprocessing_id, encoding=None):
     from gan_anomaly_ros.msg import ModelInput
     from gan_anomaly_ros.ros.image_conversion import numpy_to_image
 
-    message = ModelInput(preprocessing_id=preprocessing_id)
+    from gan_anomaly_ros.msg import AnomalyScore
+
+    message = ModelInput(preprocessing_id=preprocessing_id, status=AnomalyScore.INSPECTED)
     message.header.frame_id = "camera_color_optical_frame"
     message.input = numpy_to_image(array, encoding or f"32FC{array.shape[2]}")
     message.color = numpy_to_image(np.zeros((120, 160, 3), np.uint8), "rgb8")
@@ -80,7 +82,10 @@ def test_scorer_survives_bad_inputs_and_counts_them(small_checkpoint, ros_env, p
         # The scorer keeps only the newest input, so publish slowly and repeat until every
         # kind of bad input has been counted and a good one scored.
         deadline = time.monotonic() + 90
-        while not (peer.received["/anomaly_score"] and all_counted()):
+        def scored():
+            return any(s.status == AnomalyScore.INSPECTED for s in peer.received["/anomaly_score"])
+
+        while not (scored() and all_counted()):
             assert time.monotonic() < deadline, diagnostics_values(peer, "scorer")
             for message in bad_inputs + [good]:
                 publisher.publish(message)
@@ -89,64 +94,137 @@ def test_scorer_survives_bad_inputs_and_counts_them(small_checkpoint, ros_env, p
     finally:
         output = stop_process(process)
     assert "expects" in output and "does not match" in output and "no_such_encoding" in output
-    assert peer.received["/anomaly_score"][0].header.frame_id == "camera_color_optical_frame"
+    verdicts = peer.received["/anomaly_score"]
+    assert verdicts[0].header.frame_id == "camera_color_optical_frame"
+    # Every input the scorer could not use was answered, and never as a good part.
+    rejected = [v for v in verdicts if v.status == AnomalyScore.INVALID_INPUT]
+    assert rejected and all(v.is_anomaly and np.isnan(v.score) for v in rejected)
+    assert {v.status_detail.split(":")[0] for v in rejected} >= set(kinds)
 
 
-def test_preprocess_skips_bad_frames_and_keeps_running(small_checkpoint, ros_env, peer):
+def camera_publishers(peer):
     from sensor_msgs.msg import CameraInfo, Image
 
-    from gan_anomaly_ros.msg import ModelInput
-    from gan_anomaly_ros.ros.image_conversion import numpy_to_image
+    from gan_anomaly_ros.graph import CAMERA_INFO_TOPIC, COLOR_TOPIC, DEPTH_TOPIC
     from gan_anomaly_ros.ros.qos import RELIABLE_OUT
 
+    return {name: peer.node.create_publisher(kind, topic, RELIABLE_OUT) for name, kind, topic in [
+        ("color", Image, COLOR_TOPIC), ("depth", Image, DEPTH_TOPIC),
+        ("info", CameraInfo, CAMERA_INFO_TOPIC)]}
+
+
+def send_frame(peer, pubs, color_array, color_encoding, depth_array, depth_encoding,
+               intrinsics=None):
+    """One synchronised colour + depth + camera_info set; returns its stamp."""
+    from sensor_msgs.msg import CameraInfo
+
+    from gan_anomaly_ros.ros.image_conversion import numpy_to_image
+
+    stamp = peer.node.get_clock().now().to_msg()
+    color = numpy_to_image(color_array, color_encoding)
+    depth = numpy_to_image(depth_array, depth_encoding)
+    info = CameraInfo(width=color.width, height=color.height)
+    if intrinsics is not None:
+        info.k = intrinsics.K.ravel().tolist()
+    for message in (color, depth, info):
+        message.header.stamp = stamp
+        message.header.frame_id = "camera_color_optical_frame"
+    pubs["color"].publish(color)
+    pubs["depth"].publish(depth)
+    pubs["info"].publish(info)
+    return (stamp.sec, stamp.nanosec)
+
+
+def test_preprocess_passes_bad_frames_on_as_invalid_and_keeps_running(small_checkpoint,
+                                                                      ros_env, peer):
+    from gan_anomaly_ros.msg import AnomalyScore, ModelInput
+    from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
+
+    intrinsics = D435_COLOR_640X480.scaled(160, 120)
     peer.listen(ModelInput, "/gan_anomaly/model_input")
-    pubs = {name: peer.node.create_publisher(kind, topic, RELIABLE_OUT) for name, kind, topic in [
-        ("color", Image, "/camera/camera/color/image_raw"),
-        ("depth", Image, "/camera/camera/aligned_depth_to_color/image_raw"),
-        ("info", CameraInfo, "/camera/camera/color/camera_info")]}
+    pubs = camera_publishers(peer)
     process = start_node(preprocess_node(str(small_checkpoint)), ros_env)
-
-    def send(color_array, encoding, depth_shape=(120, 160)):
-        stamp = peer.node.get_clock().now().to_msg()
-        color = numpy_to_image(color_array, encoding)
-        depth = numpy_to_image(np.full(depth_shape, 500, np.uint16), "16UC1")
-        info = CameraInfo(width=160, height=120)
-        for message in (color, depth, info):
-            message.header.stamp = stamp
-            message.header.frame_id = "camera_color_optical_frame"
-        pubs["color"].publish(color)
-        pubs["depth"].publish(depth)
-        pubs["info"].publish(info)
-
+    table = np.full((120, 160), 500, np.uint16)
+    frames = {  # name -> (colour, encoding, depth, camera intrinsics, expected detail)
+        "not_colour": (np.zeros((120, 160), np.float32), "32FC1", table, intrinsics, "32FC1"),
+        "unaligned": (np.zeros((120, 160, 3), np.uint8), "rgb8", table[:60, :80], intrinsics,
+                      "aligned"),
+        "uncalibrated": (np.zeros((120, 160, 3), np.uint8), "rgb8", table, None, "K is zero"),
+        "empty_table": (np.zeros((120, 160, 3), np.uint8), "bgr8", table, intrinsics,
+                        "nothing above the plane")}
     try:
         wait_for_output(process, "preprocessing rgbd", timeout=90)
         peer.wait_for_subscribers(pubs.values(), process=process)
-        deadline = time.monotonic() + 90
-
-        def both_errors_logged():
-            output = read_output(process)
-            return "32FC1" in output and "not aligned" in output
-
-        # Repeat until every kind was seen: a reliable publisher may still drop a frame sent
-        # while the subscription's reader is matching (the flake this replaced).
-        while not (peer.received["/gan_anomaly/model_input"] and both_errors_logged()):
-            assert time.monotonic() < deadline, "no model input and both errors after bad frames"
-            send(np.zeros((120, 160), np.float32), "32FC1")              # not a colour image
-            time.sleep(0.2)
-            send(np.zeros((120, 160, 3), np.uint8), "rgb8", (60, 80))    # depth not aligned
-            time.sleep(0.2)
-            send(np.zeros((120, 160, 3), np.uint8), "bgr8")              # fine
-            time.sleep(0.3)
+        stamps = {send_frame(peer, pubs, c, e, d, "16UC1", k): name
+                  for name, (c, e, d, k, _) in frames.items()}
+        got = peer.wait_for("/gan_anomaly/model_input", len(frames), timeout=60,
+                            process=process)
         assert process.poll() is None
     finally:
         output = stop_process(process)
-    message = peer.received["/gan_anomaly/model_input"][0]
-    assert message.input.encoding == "32FC4" and message.input.width == 64
-    assert message.color.encoding == "rgb8"
-    assert message.preprocessing_id == read_preprocessing(small_checkpoint).fingerprint()
-    assert "32FC1" in output and "not aligned" in output
-    # The colour frame arrived as bgr8 and was converted, not passed through.
-    assert message.color.data.tobytes() == bytes(120 * 160 * 3)
+    by_name = {stamps[(m.header.stamp.sec, m.header.stamp.nanosec)]: m for m in got}
+    assert set(by_name) == set(frames), "every frame set gets a model input"
+    for name, (_, _, _, _, detail) in frames.items():
+        message = by_name[name]
+        expected = AnomalyScore.NO_PART if name == "empty_table" else AnomalyScore.INVALID_INPUT
+        assert message.status == expected, (name, message.status)
+        assert detail in message.status_detail, (name, message.status_detail)
+        assert message.input.width == 0 and message.preprocessing_id == \
+            read_preprocessing(small_checkpoint).fingerprint()
+    assert "32FC1" in output and "aligned" in output
+
+
+def test_frames_not_inspected_never_come_out_good(small_checkpoint, ros_env, peer):
+    """Across processes over DDS: all-zero, all-NaN, infinite and negative depth give
+    INVALID_INPUT, an empty workspace NO_PART, a part on the table INSPECTED with its centroid;
+    only the inspected part may be judged good."""
+    from gan_anomaly_ros.data.synthetic import render_scene
+    from gan_anomaly_ros.msg import AnomalyScore
+    from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
+
+    intrinsics = D435_COLOR_640X480.scaled(320, 240)
+    scene = render_scene(5, intrinsics=intrinsics)
+    shape = scene.depth_mm.shape
+    empty = np.full(shape, int(np.median(scene.depth_mm)), np.uint16)
+    frames = {
+        "zero": (scene.depth_mm * 0, "16UC1", AnomalyScore.INVALID_INPUT),
+        "nan": (np.full(shape, np.nan, np.float32), "32FC1", AnomalyScore.INVALID_INPUT),
+        "inf": (np.full(shape, np.inf, np.float32), "32FC1", AnomalyScore.INVALID_INPUT),
+        "negative": (np.full(shape, -0.5, np.float32), "32FC1", AnomalyScore.INVALID_INPUT),
+        "empty": (empty, "16UC1", AnomalyScore.NO_PART),
+        "part": (scene.depth_mm, "16UC1", AnomalyScore.INSPECTED),
+        "part_metres": (scene.depth_m, "32FC1", AnomalyScore.INSPECTED)}
+    peer.listen(AnomalyScore, "/anomaly_score")
+    pubs = camera_publishers(peer)
+    checkpoint = str(small_checkpoint)
+    scorer = start_node(scorer_node(checkpoint, "cpu"), ros_env)
+    preprocess = start_node(preprocess_node(checkpoint), ros_env)
+    try:
+        wait_for_output(scorer, "threshold", timeout=90)
+        wait_for_output(preprocess, "preprocessing", timeout=90)
+        peer.wait_for_subscribers(pubs.values(), process=preprocess)
+        stamps = {}
+        for name, (depth, encoding, _) in frames.items():
+            stamps[send_frame(peer, pubs, scene.color, "rgb8", depth, encoding, intrinsics)] = name
+            time.sleep(1.0)  # the scorer keeps only the newest input: one frame at a time
+        scores = peer.wait_for("/anomaly_score", len(frames), timeout=60, process=scorer)
+    finally:
+        stop_process(preprocess)
+        stop_process(scorer)
+    by_name = {stamps[(m.header.stamp.sec, m.header.stamp.nanosec)]: m for m in scores}
+    assert set(by_name) == set(frames)
+    for name, (_, _, status) in frames.items():
+        verdict = by_name[name]
+        assert verdict.status == status, (name, verdict.status, verdict.status_detail)
+        if status != AnomalyScore.INSPECTED:
+            assert verdict.is_anomaly, f"{name}: a frame that was not inspected came out good"
+            assert np.isnan(verdict.score) and np.isnan(verdict.centroid.x)
+            assert verdict.status_detail
+        else:
+            truth = np.array(scene.info["part_center_camera_m"])
+            centroid = np.array([verdict.centroid.x, verdict.centroid.y, verdict.centroid.z])
+            assert np.linalg.norm(centroid - truth) < 0.005
+            assert np.isfinite(verdict.score) and verdict.part_size.z > 0.015
 
 
 @pytest.mark.parametrize("model,reason", [("/nonexistent/model.safetensors", "does not exist"),

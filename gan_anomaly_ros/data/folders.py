@@ -10,21 +10,30 @@ RGB-D layout: every ``<split>/<label>/`` folder holds ``rgb/`` and ``depth/`` wi
 stems; depth as 16-bit PNG in millimetres (the RealSense convention), 32-bit float TIFF in
 metres, or, with ``--depth-format``/``--depth-scale``, other encodings (see depth.py).
 
-Every image goes through :func:`gan_anomaly_ros.preprocessing.preprocess_frame`, the same
-function the live preprocess node calls.
+Every image goes through :func:`gan_anomaly_ros.perception.frame_input.prepare_frame`, the
+same function the live preprocess node calls. With part crops (``crop_mode="part"``) the part
+is found in each frame's depth with the intrinsics of ``<root>/camera_info.json`` (written by
+`gan-anomaly synth`; see CameraIntrinsics.to_dict), or, without that file, a guess from the
+image size (geometry.intrinsics_for_image). Frames in which no part is found are left out and
+reported (PreparedSplit.skipped).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, List, Optional
 
 import numpy as np
 from PIL import Image
 
+import json
+import sys
+
+from ..perception.frame_input import prepare_frame
+from ..perception.geometry import CameraIntrinsics, intrinsics_for_image
+from ..perception.preprocessing import PreprocessConfig, crop_box_for, relative_depth_range
 from ..progress import track
-from ..perception.preprocessing import PreprocessConfig, crop_box_for, preprocess_frame, relative_depth_range
 from .depth import DepthFormat, DepthFormatError, read_depth_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -57,6 +66,8 @@ class PreparedSplit:
     masks: Optional[np.ndarray]  # N x S x S bool, or None when no image has a mask
     label_names: List[str]
     files: List[FrameFile]
+    # Frames left out because the part was not found: (file, status name, reason).
+    skipped: List[tuple] = None
 
 
 def _images_in(folder: Path) -> List[Path]:
@@ -126,9 +137,10 @@ def read_frame(frame: FrameFile, config: PreprocessConfig,
     """-> (rgb uint8, depth metres or None) for one dataset frame."""
     rgb = read_rgb(frame.rgb_path)
     depth = None
-    if config.uses_depth:
+    if config.uses_depth or config.crop_mode == "part":
         if frame.depth_path is None:
-            raise DatasetError(f"mode 'rgbd' needs depth, but {frame.rgb_path} has none "
+            needs = "part crops need" if config.crop_mode == "part" else "mode 'rgbd' needs"
+            raise DatasetError(f"{needs} depth, but {frame.rgb_path} has none "
                                "(expected <split>/<label>/rgb and /depth folders)")
         depth = read_depth_m(frame.depth_path, depth_format)
         if depth.shape != rgb.shape[:2]:
@@ -136,25 +148,49 @@ def read_frame(frame: FrameFile, config: PreprocessConfig,
     return rgb, depth
 
 
-def read_mask(frame: FrameFile, config: PreprocessConfig, shape) -> np.ndarray:
-    """Ground-truth mask cropped and resized like the input (empty for good frames)."""
+def read_mask(frame: FrameFile, config: PreprocessConfig, shape, crop=None) -> np.ndarray:
+    """Ground-truth mask cropped (``crop``, else the fixed crop) and resized like the input
+    (empty for good frames)."""
     if frame.mask_path is None:
         return np.zeros((config.size, config.size), bool)
     with Image.open(frame.mask_path) as image:
         mask = np.asarray(image.convert("L"))
     if mask.shape != tuple(shape):
         mask = np.asarray(Image.fromarray(mask).resize((shape[1], shape[0]), Image.NEAREST))
-    x, y, w, h = crop_box_for(config, shape[1], shape[0])
+    x, y, w, h = crop if crop is not None else crop_box_for(config, shape[1], shape[0])
     crop = Image.fromarray(np.ascontiguousarray(mask[y:y + h, x:x + w]))
     return np.asarray(crop.resize((config.size, config.size), Image.NEAREST)) > 127
 
 
+def dataset_intrinsics(root, width: int, height: int) -> CameraIntrinsics:
+    """The camera of a dataset: ``<root>/camera_info.json`` (scaled when the images have
+    another size), else a guess from the image size (fine for finding a part, not metric)."""
+    path = Path(root) / "camera_info.json"
+    if not path.exists():
+        return intrinsics_for_image(width, height)
+    try:
+        intrinsics = CameraIntrinsics.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{path}: not usable camera intrinsics ({exc})") from exc
+    if (intrinsics.width, intrinsics.height) != (width, height):
+        intrinsics = intrinsics.scaled(width, height)
+    return intrinsics
+
+
 def iter_prepared(frames: List[FrameFile], config: PreprocessConfig,
-                  depth_format: Optional[DepthFormat] = None) -> Iterator[tuple]:
+                  depth_format: Optional[DepthFormat] = None, root=None) -> Iterator[tuple]:
+    """-> (frame, FrameInput, mask) per frame, through the live nodes' prepare_frame."""
     for frame in frames:
         rgb, depth = read_frame(frame, config, depth_format)
-        model_input, _ = preprocess_frame(rgb, depth, config)
-        yield frame, model_input, read_mask(frame, config, rgb.shape[:2])
+        intrinsics = None
+        if depth is not None and config.crop_mode == "part":
+            intrinsics = dataset_intrinsics(root or frame.rgb_path.parents[3], rgb.shape[1],
+                                            rgb.shape[0])
+        prepared = prepare_frame(rgb, depth, intrinsics, config,
+                                 find_part_in_frame=config.crop_mode == "part")
+        mask = read_mask(frame, config, rgb.shape[:2], prepared.crop) if prepared.inspected \
+            else None
+        yield frame, prepared, mask
 
 
 def prepare_split(root, split: str, config: PreprocessConfig, progress: bool = True,
@@ -164,20 +200,33 @@ def prepare_split(root, split: str, config: PreprocessConfig, progress: bool = T
     frames = list_split(root, split)
     if limit is not None:
         frames = frames[:limit]
-    iterator = iter_prepared(frames, config, depth_format)
+    iterator = iter_prepared(frames, config, depth_format, root)
     if progress:
         iterator = track(iterator, total=len(frames), desc=f"reading {split}", unit="img")
-    inputs, masks = [], []
-    for _, model_input, mask in iterator:
-        inputs.append(model_input)
+    inputs, masks, kept, skipped = [], [], [], []
+    for frame, prepared, mask in iterator:
+        if not prepared.inspected:
+            skipped.append((frame, prepared.status.name, prepared.detail))
+            continue
+        inputs.append(prepared.model_input)
         masks.append(mask)
-    has_masks = any(f.mask_path is not None for f in frames)
+        kept.append(frame)
+    if skipped:
+        print(f"warning: {len(skipped)} of {len(frames)} {split} frames left out, no part "
+              f"found: e.g. {skipped[0][0].rgb_path}: {skipped[0][1]} ({skipped[0][2]})",
+              file=sys.stderr)
+    if not kept:
+        raise DatasetError(f"no usable frame in {Path(root) / split}: e.g. "
+                           f"{skipped[0][0].rgb_path}: {skipped[0][1]} ({skipped[0][2]}). "
+                           "For images without a part on a supporting plane use --crop fixed")
+    has_masks = any(f.mask_path is not None for f in kept)
     return PreparedSplit(
         inputs=np.stack(inputs),
-        labels=np.array([int(f.is_anomalous) for f in frames]),
+        labels=np.array([int(f.is_anomalous) for f in kept]),
         masks=np.stack(masks) if has_masks else None,
-        label_names=[f.label for f in frames],
-        files=frames,
+        label_names=[f.label for f in kept],
+        files=kept,
+        skipped=skipped,
     )
 
 
@@ -185,12 +234,20 @@ def estimate_depth_range(root, config: PreprocessConfig,
                          depth_format: Optional[DepthFormat] = None, samples: int = 64) -> float:
     """The relative-depth range for ``config`` from the normal training images: a robust
     high percentile of the parts' relief (preprocessing.relative_depth_range) over up to
-    ``samples`` evenly spaced frames of train/good."""
+    ``samples`` evenly spaced frames of train/good, cropped as training will crop them."""
     frames = [f for f in list_split(root, "train") if not f.is_anomalous]
     picks = frames[::max(1, len(frames) // samples)][:samples]
-    crops = []
-    for frame in picks:
-        rgb, depth = read_frame(frame, config, depth_format)
-        x, y, w, h = crop_box_for(config, rgb.shape[1], rgb.shape[0])
-        crops.append(depth[y:y + h, x:x + w])
+    # Any range will do to find the crops: only the crop boxes are used here.
+    probe = replace(config, depth_range_m=config.depth_range_m or 1.0)
+    crops, first_miss = [], None
+    for frame, prepared, _ in iter_prepared(picks, probe, depth_format, root):
+        if prepared.inspected:
+            x, y, w, h = prepared.crop
+            crops.append(read_frame(frame, config, depth_format)[1][y:y + h, x:x + w])
+        elif first_miss is None:
+            first_miss = f"{frame.rgb_path}: {prepared.status.name} ({prepared.detail})"
+    if not crops and first_miss:
+        raise DatasetError(f"no part found in any of {len(picks)} training frames, e.g. "
+                           f"{first_miss}. For images without a part on a supporting plane "
+                           "use --crop fixed")
     return relative_depth_range(crops, config.size)

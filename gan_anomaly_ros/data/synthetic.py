@@ -12,8 +12,9 @@ table ``TABLE_DISTANCE_MM`` away. On the table lies a turned steel flange: 108 m
 tall, chamfered edge, a centre bore, six bolt holes and a shallow turned groove, with concentric
 machining rings and an anisotropic (brushed) highlight. Per seed the part moves by a few mm,
 rotates by up to 15 degrees, its tint and the lights vary by about 10 % and the sensor noise is
-redrawn, so no two good frames are the same. The part's image always lies inside the centred
-square crop of side ``0.6 * min(H, W)`` for D435-like intrinsics (the crop the model uses).
+redrawn, so no two good frames are the same. With the default placement the part's image always
+lies inside the centred square crop of side ``0.6 * min(H, W)`` for D435-like intrinsics (the
+crop the model uses).
 
 Rendering: the scene is a height field over the table; every pixel's ray is intersected with it
 by fixed-point iteration z <- table_depth - height(X(z), Y(z)), switching to bisection where the
@@ -32,6 +33,32 @@ the part; the pixel figures are for the D435 640x480 default). The mask marks ex
 the defect changes: where its height change exceeds 0.02 mm (grown by one pixel, since shading
 uses neighbouring depths) or its albedo change / stain opacity exceeds 3 %; weaker contributions
 are zeroed.
+
+Options for 3D perception work (all off by default; the defaults render bit-identically to before)
+---------------------------------------------------------------------------------------------------
+``placement="random"`` puts the part anywhere in the workspace (the table region where the part,
+a 10 mm margin and its shadow stay in the image) with a uniform yaw in [0, 360); it is drawn
+from its own RNG stream, so lights and sensor noise stay those of the seed. The part is then no
+longer inside the centre crop.
+
+Geometry-only defects (:data:`GEOMETRY_DEFECT_TYPES`) change depth, never colour: ``geo_dent``
+and ``geo_bump`` (shapes as ``dent``/``bump``) and ``missing_chunk`` (a circular segment 10-20 mm
+deep broken off the outer rim, the table shows through in depth). Colour is shaded from the
+defect-free surface, so it is bit-identical to the good frame of the seed; the mask marks the
+pixels whose depth the defect changes by more than 0.02 mm, grown by one pixel.
+
+``depth_artifacts=True`` adds D435-like failures: dropouts on dark surfaces (probability
+``0.5 * clip((60 - Y) / 60, 0, 1)`` for 8-bit luma Y), small hole blobs and flying pixels (depth
+interpolated between the two sides, ~30 % of edge pixels) at depth edges over 10 mm.
+
+Every frame's ``info`` carries the ground truth: ``part_center_camera_m`` (the part axis point
+halfway between the table and the top face, camera optical frame, metres), ``part_yaw_deg``,
+``part_height_m``, ``part_radius_m`` and ``table_plane`` (a, b, c, d): a*x + b*y + c*z + d = 0
+in metres with the unit normal towards the camera (c < 0). The yaw is the angle from the camera's
+x axis towards its y axis of the part's x axis (through a bolt hole; the bolt pattern repeats
+every 60 degrees), i.e. right-handed about the table normal pointing into the table. The part is
+extruded along the camera's z axis (0.6 degrees off the table normal), so heights above the plane
+are exact to about 0.01 mm.
 """
 
 from __future__ import annotations
@@ -51,6 +78,9 @@ from ..progress import track
 
 __all__ = [
     "DEFECT_TYPES",
+    "GEOMETRY_DEFECT_TYPES",
+    "ALL_DEFECT_TYPES",
+    "PLACEMENTS",
     "GOOD_LABEL",
     "SyntheticFrame",
     "render_scene",
@@ -61,6 +91,10 @@ __all__ = [
 ]
 
 DEFECT_TYPES = ("dent", "bump", "hole", "scratch", "stain")
+# Depth-only defects: colour is that of the good part (the benchmarks keep using DEFECT_TYPES).
+GEOMETRY_DEFECT_TYPES = ("geo_dent", "geo_bump", "missing_chunk")
+ALL_DEFECT_TYPES = DEFECT_TYPES + GEOMETRY_DEFECT_TYPES
+PLACEMENTS = ("centered", "random")
 GOOD_LABEL = "good"
 
 # --- scene constants (millimetres) -------------------------------------------------------------
@@ -87,6 +121,15 @@ _REF_MM_PER_PX = (TABLE_DISTANCE_MM - PART_H) / D435_COLOR_640X480.fx   # ~0.80 
 _COLOR_NOISE = 1.6                 # colour noise sigma, 8-bit levels
 _MASK_DH_MM = 0.02                 # mask: height change above this (mm) ...
 _MASK_DALB = 0.03                  # ... or relative albedo change / stain opacity above this
+PLACEMENT_MARGIN_MM = 10.0         # random placement: free table around the part's rim ...
+_MAX_SHADOW_MM = 12.0              # ... plus the longest key-light shadow (PART_H * 0.57 < 12)
+# Extra RNG streams (seeded with the frame seed) so the new options leave the scene stream alone.
+_PLACEMENT_STREAM = 0x91ACE
+_ARTIFACT_STREAM = 0xDA27F
+_EDGE_MM = 10.0                    # depth_artifacts: neighbour depth step that makes an edge
+_FLYING_FRACTION = 0.3
+_DARK_LUMA = 60.0                  # dropout probability 0.5 * clip((60 - Y) / 60, 0, 1)
+_DARK_DROP_MAX = 0.5
 
 
 @dataclass
@@ -95,8 +138,11 @@ class SyntheticFrame:
 
     color: HxWx3 uint8 RGB. depth_mm: HxW uint16, millimetres along the optical axis, 0 = no
     data (RealSense convention). mask: HxW uint8, 255 where the defect changed the surface, all
-    zero for good frames. label: ``"good"`` or one of :data:`DEFECT_TYPES`. info: the part's
-    pose (centre on the table in mm, rotation in degrees) and the defect's centre, for debugging.
+    zero for good frames. label: ``"good"`` or one of :data:`ALL_DEFECT_TYPES`. info: the part's
+    pose (``part_center_mm``: axis on the table, camera X/Y in mm; ``part_rotation_deg``), the
+    defect's centre, and the ground truth described in the module docstring
+    (``part_center_camera_m``, ``part_yaw_deg``, ``part_height_m``, ``part_radius_m``,
+    ``table_plane``).
     """
 
     color: np.ndarray
@@ -314,11 +360,12 @@ def _sample_defect(rng: np.random.Generator, kind: str) -> _Defect:
     # Sizes are physical: given in pixels of the reference camera (D435 colour at 640x480)
     # on the part's top face, so other cameras see the same defects at their own scale.
     mm_px = _REF_MM_PER_PX
-    if kind in ("dent", "bump"):
-        lo, hi = (12.5, 17.0) if kind == "dent" else (12.0, 16.0)
+    if kind in ("dent", "bump", "geo_dent", "geo_bump"):
+        dent = kind in ("dent", "geo_dent")
+        lo, hi = (12.5, 17.0) if dent else (12.0, 16.0)
         a = rng.uniform(lo, hi) * mm_px
         b = a * rng.uniform(0.75, 1.0)
-        depth = rng.uniform(1.5, 4.0) if kind == "dent" else rng.uniform(1.5, 3.5)
+        depth = rng.uniform(1.5, 4.0) if dent else rng.uniform(1.5, 3.5)
         x, y = _random_point(rng, 0.85 * a)
         return _Defect(kind, x, y, dict(a=a, b=b, ang=rng.uniform(0, math.pi), h=depth))
     if kind == "hole":
@@ -362,7 +409,35 @@ def _sample_defect(rng: np.random.Generator, kind: str) -> _Defect:
             ux=ux, uy=uy, length=length, hw=width / 2.0, depth=rng.uniform(0.35, 0.8),
             wob=rng.uniform(0.2, 0.8), wl=rng.uniform(40.0, 90.0), wph=rng.uniform(0, 2 * math.pi),
             contrast=rng.uniform(0.9, 1.4) if rng.uniform() < 0.3 else -rng.uniform(0.45, 0.65)))
+    if kind == "missing_chunk":
+        # A circular segment broken off the rim: everything beyond a chord 10-20 mm inside the
+        # outer edge, the fracture line wobbling by up to ~0.8 mm.
+        phi = rng.uniform(0.0, 2.0 * math.pi)
+        r_c = PART_R - rng.uniform(10.0, 20.0)
+        wob = [(float(rng.uniform(0.15, 0.3)), float(rng.uniform(3.0, 9.0)),
+                float(rng.uniform(0, 2 * math.pi))) for _ in range(3)]
+        return _Defect(kind, r_c * math.cos(phi), r_c * math.sin(phi),
+                       dict(ux=math.cos(phi), uy=math.sin(phi), r_c=r_c, wob=wob))
     raise ValueError(kind)  # pragma: no cover
+
+
+def _chunk_cut(d: _Defect, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """True where ``missing_chunk`` removed the part (part coordinates, mm)."""
+    p = d.p
+    s = x * np.float32(p["ux"]) + y * np.float32(p["uy"])        # along the radius through it
+    t = y * np.float32(p["ux"]) - x * np.float32(p["uy"])        # along the chord
+    edge = np.float32(p["r_c"])
+    for amp, wl, ph in p["wob"]:
+        edge = edge + np.float32(amp) * np.sin(t * np.float32(2 * math.pi / wl) + np.float32(ph))
+    return s > edge
+
+
+def _defect_extent(d: _Defect) -> float:
+    """Radius (mm) around (d.cx, d.cy) outside which a geometry defect changes nothing."""
+    if d.kind == "missing_chunk":
+        r_in = d.p["r_c"] - sum(w[0] for w in d.p["wob"])
+        return math.sqrt(max(PART_R ** 2 - r_in ** 2, 0.0)) + (PART_R - d.p["r_c"]) + 1.0
+    return float(d.p["a"]) + 1.0
 
 
 def _defect_fields(d: Optional[_Defect], x: np.ndarray, y: np.ndarray, need_albedo: bool):
@@ -395,13 +470,15 @@ def _defect_fields_raw(d: Optional[_Defect], x: np.ndarray, y: np.ndarray, need_
     u = x - np.float32(d.cx)
     v = y - np.float32(d.cy)
     p = d.p
-    if d.kind in ("dent", "bump"):
+    if d.kind in ("dent", "bump", "geo_dent", "geo_bump"):
         c, s = math.cos(p["ang"]), math.sin(p["ang"])
         a1 = (u * c + v * s) / p["a"]
         a2 = (v * c - u * s) / p["b"]
         prof = np.maximum(1.0 - (a1 * a1 + a2 * a2), 0.0)
-        dh = prof * prof * np.float32(p["h"] if d.kind == "bump" else -p["h"])
+        dh = prof * prof * np.float32(p["h"] if d.kind in ("bump", "geo_bump") else -p["h"])
         return dh, None, None
+    if d.kind == "missing_chunk":
+        return None, None, None          # handled in _height (the part is absent there)
     if d.kind == "hole":
         rho, edge = _blob_radius(u, v, p)
         inside = _smoothstep((edge - rho) / 0.7)
@@ -462,6 +539,8 @@ def _height(x, y, d: Optional[_Defect]):
     dh, _, _ = _defect_fields(d, x, y, need_albedo=False)
     if dh is not None:
         h = h + dh
+    if d is not None and d.kind == "missing_chunk":
+        solid = solid & ~_chunk_cut(d, x, y)
     return np.where(solid, h, np.float32(0.0)).astype(np.float32, copy=False)
 
 
@@ -546,10 +625,72 @@ def _normals(z: np.ndarray, xn: np.ndarray, yn: np.ndarray):
 def _check_defect(defect: Optional[str]) -> Optional[str]:
     if defect is None or defect == GOOD_LABEL:
         return None
-    if defect not in DEFECT_TYPES:
-        raise ValueError(
-            f"unknown defect {defect!r}; valid: None/'good' or one of {', '.join(DEFECT_TYPES)}")
+    if defect not in ALL_DEFECT_TYPES:
+        raise ValueError(f"unknown defect {defect!r}; valid: None/'good' or one of "
+                         f"{', '.join(ALL_DEFECT_TYPES)}")
     return defect
+
+
+def _check_placement(placement: str) -> str:
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    return placement
+
+
+def _workspace(intr: CameraIntrinsics) -> tuple[float, float, float, float]:
+    """(x_min, x_max, y_min, y_max), mm: where random placement may put the part's axis so that
+    its rim, PLACEMENT_MARGIN_MM and the longest shadow stay in the image. Bounds use the
+    nearest depth any of it can have, where a given extent looks largest."""
+    keep = PART_R + PLACEMENT_MARGIN_MM + _MAX_SHADOW_MM
+    sx, sy = TABLE_SLOPE
+    # nearest table depth over the image (+/- 1 px beyond it), minus the tallest the part gets
+    corners = [(u, v) for u in (-1.0 - intr.cx, intr.width - intr.cx)
+               for v in (-1.0 - intr.cy, intr.height - intr.cy)]
+    t_min = min(TABLE_DISTANCE_MM / (1.0 - sx * u / intr.fx - sy * v / intr.fy)
+                for u, v in corners)
+    t_min = min(t_min, TABLE_DISTANCE_MM)
+    z = t_min - PART_H - MAX_DEFECT_RISE
+    # A point at lateral offset X projects at cx + fx X / z; keep u in [0, W-1], v in [0, H-1].
+    x_lo, x_hi = -intr.cx * z / intr.fx + keep, (intr.width - 1 - intr.cx) * z / intr.fx - keep
+    y_lo, y_hi = -intr.cy * z / intr.fy + keep, (intr.height - 1 - intr.cy) * z / intr.fy - keep
+    if x_lo > x_hi or y_lo > y_hi:
+        raise ValueError(f"a {intr.width}x{intr.height} image (fx={intr.fx:.0f}) is too small "
+                         "to hold the part for placement='random'")
+    return x_lo, x_hi, y_lo, y_hi
+
+
+def _place_randomly(sc: _Scene, rng: np.random.Generator, intr: CameraIntrinsics) -> None:
+    """Uniform position in the workspace and uniform yaw in [0, 360) degrees (in place)."""
+    x_lo, x_hi, y_lo, y_hi = _workspace(intr)
+    sc.x0 = float(rng.uniform(x_lo, x_hi))
+    sc.y0 = float(rng.uniform(y_lo, y_hi))
+    sc.theta = float(rng.uniform(0.0, 2.0 * math.pi))
+    sc.cos_t, sc.sin_t = math.cos(sc.theta), math.sin(sc.theta)
+
+
+def _ground_truth(sc: _Scene) -> dict:
+    """Pose of the part and the table plane in the camera optical frame (metres)."""
+    sx, sy = TABLE_SLOPE
+    t = TABLE_DISTANCE_MM + sx * sc.x0 + sy * sc.y0        # table depth on the part's axis
+    n = math.sqrt(sx * sx + sy * sy + 1.0)
+    return dict(
+        part_center_camera_m=(sc.x0 * 1e-3, sc.y0 * 1e-3, (t - 0.5 * PART_H) * 1e-3),
+        part_yaw_deg=math.degrees(sc.theta) % 360.0,
+        part_height_m=PART_H * 1e-3,
+        part_radius_m=PART_R * 1e-3,
+        # sx*X + sy*Y - Z + D = 0 (mm), normalised; normal (sx, sy, -1) faces the camera
+        table_plane=(sx / n, sy / n, -1.0 / n, TABLE_DISTANCE_MM * 1e-3 / n),
+    )
+
+
+def _grow1(m: np.ndarray) -> np.ndarray:
+    """Boolean mask grown by one pixel (8-neighbourhood)."""
+    grown = m.copy()
+    grown[1:, :] |= m[:-1, :]
+    grown[:-1, :] |= m[1:, :]
+    grown[:, 1:] |= grown[:, :-1].copy()
+    grown[:, :-1] |= grown[:, 1:].copy()
+    return grown
 
 
 def _check_seed(seed) -> int:
@@ -565,25 +706,38 @@ def _check_seed(seed) -> int:
 
 
 def render_scene(seed: int, defect: Optional[str] = None,
-                 intrinsics: CameraIntrinsics = D435_COLOR_640X480) -> SyntheticFrame:
-    """Render one frame. Deterministic: the same (seed, defect, intrinsics) gives bit-identical
-    arrays. The part pose, lights and sensor noise depend on ``seed`` only; the defect's shape
+                 intrinsics: CameraIntrinsics = D435_COLOR_640X480, *,
+                 placement: str = "centered", depth_artifacts: bool = False) -> SyntheticFrame:
+    """Render one frame. Deterministic: the same arguments give bit-identical arrays. The part
+    pose, lights and sensor noise depend on ``seed`` (and ``placement``) only; the defect's shape
     and place on (seed, defect). So ``render_scene(s, "stain")`` equals ``render_scene(s)``
     everywhere outside its mask, which makes per-seed good/defect pairs directly comparable.
 
-    ``defect``: None or ``"good"`` for a defect-free part, else one of :data:`DEFECT_TYPES`.
+    ``defect``: None or ``"good"`` for a defect-free part, else one of :data:`ALL_DEFECT_TYPES`
+    (the :data:`GEOMETRY_DEFECT_TYPES` change depth only: colour equals the good frame's).
+    ``placement``: ``"centered"`` (part near the image centre, yaw within +/-15 degrees) or
+    ``"random"`` (anywhere in the workspace, any yaw; lights and noise as for "centered").
+    ``depth_artifacts``: add D435-like dropouts on dark surfaces, hole blobs and flying pixels
+    at depth edges. ``info`` holds the ground-truth pose and table plane (module docstring).
     """
     seed = _check_seed(seed)
     defect = _check_defect(defect)
+    placement = _check_placement(placement)
     intr = intrinsics
     st = _static(intr)
     H, W = intr.height, intr.width
     rng = np.random.default_rng([seed, 0x5CE4E])
     sc = _sample_scene(rng, intr)
+    if placement == "random":
+        _place_randomly(sc, np.random.default_rng([seed, _PLACEMENT_STREAM]), intr)
     dfc = None
     if defect is not None:
         drng = np.random.default_rng([seed, zlib.crc32(defect.encode()) & 0x7FFFFFFF])
         dfc = _sample_defect(drng, defect)
+    # Geometry-only defects: shade the defect-free surface, use the defect only for depth.
+    geo = dfc if defect in GEOMETRY_DEFECT_TYPES else None
+    if geo is not None:
+        dfc = None
 
     # Lighting of the flat table (constant outside the part's neighbourhood).
     nt = st.table_n
@@ -606,6 +760,8 @@ def render_scene(seed: int, defect: Optional[str] = None,
         YN = np.broadcast_to(yn[:, None], tz.shape).ravel()
         z = _raycast(sc, dfc, XN, YN, tz.ravel()).reshape(tz.shape)
         c_roi, m_roi = _shade_roi(sc, dfc, st, z, xn, yn, tz, v0, v1, u0, u1)
+        if geo is not None:
+            z, m_roi = _geometry_defect_depth(sc, geo, intr, z, xn, yn, tz)
         color[v0:v1, u0:u1] = c_roi
         depth[v0:v1, u0:u1] = z
         mask[v0:v1, u0:u1] = m_roi
@@ -616,6 +772,13 @@ def render_scene(seed: int, defect: Optional[str] = None,
     n_px = H * W
     bank = _noise_bank(4 * n_px)
     off_d, off_c = (int(o) for o in rng.integers(0, bank.size - 3 * n_px, 2))
+    arng = edges = None
+    depth_geom = depth                               # the occlusion band needs true depth
+    if depth_artifacts:
+        arng = np.random.default_rng([seed, _ARTIFACT_STREAM])
+        if v1 - v0 >= 2 and u1 - u0 >= 2:
+            depth = depth.copy()
+            edges = _flying_pixels(depth[v0:v1, u0:u1], arng)
     sigma = depth * np.float32(1.0 / 500.0)
     sigma *= sigma                                   # 1 mm at 0.5 m, grows with z^2
     zq = bank[off_d:off_d + n_px].reshape(H, W) * sigma
@@ -624,17 +787,97 @@ def render_scene(seed: int, defect: Optional[str] = None,
     np.clip(zq, 1.0, 65535.0, out=zq)
     depth_mm = zq.astype(np.uint16)
     if v1 - v0 >= 2 and u1 - u0 >= 2:
-        invalid = _occlusion_band(depth[v0:v1, u0:u1], intr.fx, rng)
+        invalid = _occlusion_band(depth_geom[v0:v1, u0:u1], intr.fx, rng)
         depth_mm[v0:v1, u0:u1][invalid] = 0
     color += bank[off_c:off_c + 3 * n_px].reshape(H, W, 3) * np.float32(_COLOR_NOISE)
     color += np.float32(0.5)
     np.clip(color, 0.0, 255.0, out=color)
     color_u8 = color.astype(np.uint8)
+    if depth_artifacts:
+        _dropouts(depth_mm, color_u8, edges, (v0, v1, u0, u1), arng)
     info = dict(part_center_mm=(sc.x0, sc.y0), part_rotation_deg=math.degrees(sc.theta))
-    if dfc is not None:
-        info["defect_center_part_mm"] = (dfc.cx, dfc.cy)
+    d_info = dfc if dfc is not None else geo
+    if d_info is not None:
+        info["defect_center_part_mm"] = (d_info.cx, d_info.cy)
+    info.update(_ground_truth(sc))
     return SyntheticFrame(color=color_u8, depth_mm=depth_mm, mask=mask,
                           label=defect or GOOD_LABEL, intrinsics=intr, seed=seed, info=info)
+
+
+def _geometry_defect_depth(sc: _Scene, d: _Defect, intr: CameraIntrinsics, z, xn, yn, tz):
+    """Depth of the ROI with a geometry-only defect, and its mask, from the defect-free depth z.
+
+    Only rays that can pass over the defect are cast again: those whose pixel sees the disc
+    around it anywhere between the tallest part and the table. Changes of 0.02 mm or less are
+    dropped, so the depth equals the good frame's exactly outside the mask."""
+    rad = _defect_extent(d)
+    cx = sc.x0 + d.cx * sc.cos_t - d.cy * sc.sin_t          # defect centre, camera X, Y (mm)
+    cy = sc.y0 + d.cx * sc.sin_t + d.cy * sc.cos_t
+    z_near = float(tz.min()) - PART_H - MAX_DEFECT_RISE - 1.0
+    z_far = float(tz.max()) + 1.0
+    us = [x / zz for x in (cx - rad, cx + rad) for zz in (z_near, z_far)]
+    vs = [y / zz for y in (cy - rad, cy + rad) for zz in (z_near, z_far)]
+    # xn, yn increase with the index: window = rays whose normalised coordinate is in range
+    a0, a1 = np.searchsorted(xn, min(us)), np.searchsorted(xn, max(us), side="right")
+    b0, b1 = np.searchsorted(yn, min(vs)), np.searchsorted(yn, max(vs), side="right")
+    a0, b0 = max(int(a0) - 1, 0), max(int(b0) - 1, 0)
+    a1, b1 = min(int(a1) + 1, xn.size), min(int(b1) + 1, yn.size)
+    z_def = z.copy()
+    changed = np.zeros(z.shape, dtype=bool)
+    if a1 > a0 and b1 > b0:
+        tzw = tz[b0:b1, a0:a1]
+        XN = np.broadcast_to(xn[None, a0:a1], tzw.shape).ravel()
+        YN = np.broadcast_to(yn[b0:b1, None], tzw.shape).ravel()
+        zw = _raycast(sc, d, XN, YN, tzw.ravel()).reshape(tzw.shape)
+        ch = np.abs(zw - z[b0:b1, a0:a1]) > _MASK_DH_MM
+        z_def[b0:b1, a0:a1] = np.where(ch, zw, z[b0:b1, a0:a1])
+        changed[b0:b1, a0:a1] = ch
+    return z_def, _grow1(changed).astype(np.uint8) * 255
+
+
+def _depth_edges(z: np.ndarray):
+    """Per pixel: the largest depth step to a 4-neighbour (signed, neighbour - z) and whether
+    it exceeds _EDGE_MM."""
+    step = np.zeros_like(z)
+    for sl_a, sl_b in (((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+                       ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+                       ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+                       ((slice(None, -1), slice(None)), (slice(1, None), slice(None)))):
+        d = z[sl_b] - z[sl_a]                 # neighbour minus pixel, for the pixels sl_a
+        cur = step[sl_a]
+        step[sl_a] = np.where(np.abs(d) > np.abs(cur), d, cur)
+    return step, np.abs(step) > _EDGE_MM
+
+
+def _flying_pixels(z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Stereo matching windows straddling a depth edge report a depth in between: move a
+    fraction of the edge pixels of z (ROI, mm, in place) part of the way to the other side.
+    Returns the edge map (for the hole blobs)."""
+    step, edge = _depth_edges(z)
+    pick, frac = rng.random((2,) + z.shape, dtype=np.float32)
+    fly = edge & (pick < _FLYING_FRACTION)
+    z[fly] += (np.float32(0.15) + np.float32(0.7) * frac[fly]) * step[fly]
+    return edge
+
+
+def _dropouts(depth_mm: np.ndarray, color: np.ndarray, edges: Optional[np.ndarray],
+              roi: tuple[int, int, int, int], rng: np.random.Generator) -> None:
+    """Zero depth (in place) where a D435 loses it: dark, texture-poor surfaces (probability
+    rising as the 8-bit luma falls below 60) and small blobs along depth edges."""
+    if edges is not None:
+        v0, v1, u0, u1 = roi
+        seeds = rng.random(edges.shape, dtype=np.float32)
+        blob = _grow1(edges & (seeds < 0.02))            # 3x3 blobs ...
+        blob |= _grow1(_grow1(edges & (seeds > 0.99)))    # ... and a few 5x5 ones
+        depth_mm[v0:v1, u0:u1][blob] = 0
+    # Luma (BT.601) in 8-bit levels; one uniform per pixel, so frames of a seed share dropouts
+    # wherever their colour is the same.
+    c = color.astype(np.float32)
+    luma = c[..., 0] * np.float32(0.299) + c[..., 1] * np.float32(0.587) \
+        + c[..., 2] * np.float32(0.114)
+    p = np.clip((np.float32(_DARK_LUMA) - luma) * np.float32(1.0 / _DARK_LUMA), 0.0, 1.0)
+    p *= np.float32(_DARK_DROP_MAX)
+    depth_mm[rng.random(luma.shape, dtype=np.float32) < p] = 0
 
 
 def _occlusion_band(z: np.ndarray, fx: float, rng: np.random.Generator) -> np.ndarray:
@@ -732,13 +975,7 @@ def _shade_roi(sc: _Scene, d: Optional[_Defect], st: _Static, z, xn, yn, tz, v0,
     if dh is not None:
         # Shading uses normals from 1-pixel differences, so a height change also changes its
         # 8 neighbours' colour: grow the height part of the mask by one pixel.
-        mh = dh != 0
-        grown = mh.copy()
-        grown[1:, :] |= mh[:-1, :]
-        grown[:-1, :] |= mh[1:, :]
-        grown[:, 1:] |= grown[:, :-1].copy()
-        grown[:, :-1] |= grown[:, 1:].copy()
-        m |= grown
+        m |= _grow1(dh != 0)
     if alb_f is not None:
         m |= alb_f != 1.0
     if stain is not None:
@@ -764,12 +1001,23 @@ def split_seeds(split: str, n: int, seed: int = 0, defect: Optional[str] = None)
     elif split == "test" and _check_defect(defect) is None:
         off, cap = _SPLIT_OFFSETS["test_good"], 1_000_000
     elif split == "test":
-        off, cap = _DEFECT_OFFSET + _PER_BLOCK * (DEFECT_TYPES.index(defect) + 1), _PER_BLOCK
+        # One block per defect type; new types are appended, so old blocks keep their seeds.
+        off, cap = _DEFECT_OFFSET + _PER_BLOCK * (ALL_DEFECT_TYPES.index(defect) + 1), _PER_BLOCK
     else:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if not 0 <= n <= cap:
         raise ValueError(f"{split}/{defect or GOOD_LABEL}: at most {cap} frames, asked for {n}")
     return [base + off + i for i in range(n)]
+
+
+_POSE_KEYS = ("part_center_camera_m", "part_yaw_deg", "part_height_m", "part_radius_m",
+              "table_plane")
+
+
+def _jsonable(v):
+    if isinstance(v, (tuple, list)):
+        return [float(x) for x in v]
+    return float(v)
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
@@ -788,19 +1036,27 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 def write_dataset(root, n_train: int = 200, n_test_good: int = 40, n_test_per_defect: int = 20,
                   seed: int = 0, defects: Iterable[str] = DEFECT_TYPES,
                   intrinsics: CameraIntrinsics = D435_COLOR_640X480,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, *, placement: str = "centered",
+                  depth_artifacts: bool = False) -> dict:
     """Render a synthetic RGB-D dataset in the MVTec AD layout::
 
         <root>/train/good/{rgb,depth}/000000.png
         <root>/test/good/{rgb,depth}/000000.png
         <root>/test/<defect>/{rgb,depth}/000000.png
         <root>/ground_truth/<defect>/000000_mask.png     (8-bit, 255 = defect)
+        <root>/ground_truth/poses.json                    (per frame pose, see below)
         <root>/camera_info.json                           (intrinsics, see CameraIntrinsics)
 
     Colour is 8-bit RGB PNG, depth 16-bit PNG in millimetres (0 = invalid). Seeds come from
-    :func:`split_seeds`, so the splits never share a scene. Returns a summary dict with the
-    counts per split/label. About 50-80 ms per frame on one CPU core, mostly PNG encoding.
+    :func:`split_seeds`, so the splits never share a scene. ``defects`` may name any of
+    :data:`ALL_DEFECT_TYPES`; ``placement`` and ``depth_artifacts`` go to :func:`render_scene`
+    (and are recorded in camera_info.json). poses.json maps ``"<split>/<label>/<stem>"`` to
+    the frame's ground truth (part_center_camera_m, part_yaw_deg, part_height_m, part_radius_m,
+    table_plane, seed). Returns a summary dict with the counts per split/label. About 50-80 ms
+    per frame on one CPU core, mostly PNG encoding.
     """
+    placement = _check_placement(placement)
+    depth_artifacts = bool(depth_artifacts)
     defects = tuple(defects)
     for dname in defects:
         _check_defect(dname)
@@ -818,21 +1074,28 @@ def write_dataset(root, n_train: int = 200, n_test_good: int = 40, n_test_per_de
 
     root.mkdir(parents=True, exist_ok=True)
     info = dict(intrinsics.to_dict(), depth_units_m=0.001, generator="gan_anomaly_ros.data.synthetic",
-                seed=int(seed))
+                seed=int(seed), placement=placement, depth_artifacts=depth_artifacts)
     (root / "camera_info.json").write_text(json.dumps(info, indent=2) + "\n")
 
     iterator = track(jobs, total=len(jobs), desc=f"synthetic -> {root}", unit="frame") \
         if progress else jobs
     counts: dict[str, dict[str, int]] = {"train": {}, "test": {}}
+    poses: dict[str, dict] = {}
     for split, label, i, s in iterator:
-        frame = render_scene(s, None if label == GOOD_LABEL else label, intrinsics)
+        frame = render_scene(s, None if label == GOOD_LABEL else label, intrinsics,
+                             placement=placement, depth_artifacts=depth_artifacts)
         stem = f"{i:06d}"
+        poses[f"{split}/{label}/{stem}"] = dict(
+            {k: _jsonable(frame.info[k]) for k in _POSE_KEYS}, seed=int(s))
         folder = root / split / label
         _save_png(folder / "rgb" / f"{stem}.png", frame.color)
         _save_png(folder / "depth" / f"{stem}.png", frame.depth_mm)
         if label != GOOD_LABEL:
             _save_png(root / "ground_truth" / label / f"{stem}_mask.png", frame.mask)
         counts[split][label] = counts[split].get(label, 0) + 1
+    gt = root / "ground_truth"
+    gt.mkdir(parents=True, exist_ok=True)
+    (gt / "poses.json").write_text(json.dumps(poses, indent=1) + "\n")
     return {
         "root": str(root),
         "train": counts["train"],

@@ -15,10 +15,11 @@ from .ganomaly import Ganomaly
 from .ocr_gan import OcrGan
 from .skip_ganomaly import SkipGanomaly
 from .transgan import TransGAN
+from .voxel_gan import VoxelGan
 
 MODELS: Dict[str, Type[AnomalyModel]] = {
     model.name: model for model in (Ganomaly, SkipGanomaly, FAnoGAN, BiGAN, Anogan, Adgan, TransGAN,
-                                     OcrGan)}
+                                     OcrGan, VoxelGan)}
 
 
 def create_model(name: str, channels: int, size: int, score=None, **hparams) -> AnomalyModel:

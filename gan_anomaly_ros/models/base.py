@@ -42,6 +42,9 @@ class AnomalyModel(nn.Module, ABC):
     # The score `gan-anomaly train` gives this model when none is named: the best candidate on
     # the benchmark (benchmarks/score_candidates.py; README, "Scores").
     default_score = "native"
+    # 2: inputs B x C x S x S and maps B x S x S; 3: voxel grids B x C x R x R x R, maps
+    # B x R x R x R (models/voxel_gan; no memory scores, no patch mode).
+    spatial_dims = 2
 
     def __init__(self, channels: int, size: int, **hparams):
         super().__init__()

@@ -117,7 +117,7 @@ class ScoreSpec:
 
 
 def reduce_maps(maps: torch.Tensor, how: str) -> torch.Tensor:
-    """B x H x W -> B, one number per map."""
+    """B x H x W (or B x D x H x W, voxel maps) -> B, one number per map."""
     flat = maps.flatten(1)
     if how == "max":
         return flat.amax(dim=1)

@@ -1,8 +1,10 @@
-"""preprocess_node: colour + aligned depth + camera_info -> the model input of the checkpoint.
+"""preprocess_node: colour + aligned depth + camera_info -> the part and the model input.
 
-The preprocessing settings come from the checkpoint (``model`` parameter), and the conversion
-is gan_anomaly_ros.preprocessing.preprocess_frame, the function training used: what was
-trained is what runs.
+Finds the part in the depth (perception/part_finder.py: plane, largest region above it, pose
+and box), cuts the model input the checkpoint was trained on (perception/frame_input.py, the
+function training used: what was trained is what runs) and publishes ModelInput with the
+part's status, pose and point cloud. Every frame set gets a ModelInput: frames without a part
+or with unusable depth go on as NO_PART / INVALID_INPUT, so the scorer can say so.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from gan_anomaly_ros.msg import ModelInput
 
 from ..checkpoint import CheckpointError, read_preprocessing
-from ..perception.preprocessing import PreprocessError, preprocess_frame
+from ..perception.frame_input import FrameInput, prepare_frame
+from ..perception.part_finder import PartFinderConfig, Status
+from ..ros.camera_info import intrinsics_from_camera_info
+from ..ros.part_messages import part_cloud, part_fields
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_depth_m, image_to_rgb, numpy_to_image
 from ..ros.node_main import StartupError, run_node
@@ -53,6 +58,12 @@ class PreprocessNode(Node):
         except (CheckpointError, ValueError) as exc:
             raise StartupError(f"parameter model: {exc}") from exc
         self.preprocessing_id = self.config.fingerprint()
+        self.finder = self.part_finder_config()
+        # A part crop cannot work without finding the part; otherwise it is a choice (off for
+        # scenes without a supporting plane, e.g. a camera filling its view with one surface).
+        self.find_part = bool(self.declare_parameter("find_part", True).value) or \
+            self.config.crop_mode == "part"
+        self.cloud_points = int(self.declare_parameter("cloud_points", 20000).value)
         self.health = NodeHealth(self, "preprocess")
         self.publisher = self.create_publisher(ModelInput, "model_input", RELIABLE_OUT)
         self.sync = subscribe_synchronized(
@@ -63,36 +74,82 @@ class PreprocessNode(Node):
             f"preprocessing {self.config.mode} {self.config.size}px (id {self.preprocessing_id}, "
             f"sync: {self.sync.implementation})")
 
+    def part_finder_config(self) -> PartFinderConfig:
+        defaults = PartFinderConfig()
+        values = {}
+        for name in ("min_height_m", "plane_distance_m", "min_valid_fraction", "min_part_area",
+                     "min_depth_m", "max_depth_m"):
+            values[name] = float(self.declare_parameter(name, getattr(defaults, name)).value)
+        for name, default in (("workspace_min", [-10.0, -10.0, 0.0]),
+                              ("workspace_max", [10.0, 10.0, 10.0])):
+            box = [float(v) for v in self.declare_parameter(name, default).value]
+            if len(box) != 3:
+                raise StartupError(f"parameter {name} must be [x, y, z] metres in the camera "
+                                   f"frame, got {box}")
+            values[name] = tuple(box)
+        try:
+            return PartFinderConfig(**values)
+        except ValueError as exc:
+            raise StartupError(f"part finder parameters: {exc}") from exc
+
     def on_frame(self, color: Image, depth: Image, info: CameraInfo):
         received = wall_time_msg()
         self.health.count("received")
+        rgb = None
         try:
-            message = self.model_input(color, depth, info, received)
+            frame, rgb = self.prepare(color, depth, info)
         except ImageEncodingError as exc:
-            self.health.report_error("bad_encoding", f"frame {stamp_text(color)} skipped: {exc}")
-            return
-        except (PreprocessError, ValueError) as exc:
-            self.health.report_error("bad_frame", f"frame {stamp_text(color)} skipped: {exc}")
-            return
-        self.publisher.publish(message)
+            self.health.report_error("bad_encoding", f"frame {stamp_text(color)}: {exc}")
+            frame = FrameInput(Status.INVALID_INPUT, f"bad encoding: {exc}")
+        except ValueError as exc:
+            self.health.report_error("bad_frame", f"frame {stamp_text(color)}: {exc}")
+            frame = FrameInput(Status.INVALID_INPUT, str(exc))
+        if frame.status is Status.NO_PART:
+            self.health.count("no_part")
+        elif frame.status is Status.INVALID_INPUT:
+            self.health.count("invalid_input")
+        # Every frame set gets a message: the scorer turns the others into NO_PART /
+        # INVALID_INPUT verdicts, so a robot waiting for this frame learns it was not inspected.
+        self.publisher.publish(self.model_input(color, rgb, frame, received))
         self.health.count("processed")
 
-    def model_input(self, color, depth, info, received) -> ModelInput:
+    def prepare(self, color: Image, depth: Image, info: CameraInfo):
+        """-> (FrameInput, the colour image as HxWx3 uint8); raises on broken messages."""
         if (info.width, info.height) not in ((0, 0), (color.width, color.height)):
-            raise PreprocessError(f"camera_info is {info.width}x{info.height} but the colour "
-                                  f"image is {color.width}x{color.height}")
+            raise ValueError(f"camera_info is {info.width}x{info.height} but the colour "
+                             f"image is {color.width}x{color.height}")
+        if (depth.width, depth.height) != (color.width, color.height):
+            raise ValueError(f"depth is {depth.width}x{depth.height}, colour "
+                             f"{color.width}x{color.height}: subscribe to the aligned depth "
+                             "(realsense2_camera align_depth.enable:=true)")
         rgb = image_to_rgb(color)
-        depth_m = image_to_depth_m(depth) if self.config.uses_depth else None
-        array, (x, y, w, h) = preprocess_frame(rgb, depth_m, self.config)
-        # Re-use the incoming colour message when it already is rgb8: no copy of the pixels.
-        color_out = color if color.encoding == "rgb8" else numpy_to_image(rgb, "rgb8", color.header)
-        return ModelInput(
-            header=color.header,
-            input=numpy_to_image(array.transpose(1, 2, 0).copy(), f"32FC{array.shape[0]}",
-                                 color.header),
-            color=color_out,
-            crop=RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h),
-            received=received, preprocessing_id=self.preprocessing_id)
+        needs_depth = self.config.uses_depth or self.find_part
+        depth_m = image_to_depth_m(depth) if needs_depth else None
+        intrinsics = intrinsics_from_camera_info(info, color.width, color.height)
+        if self.find_part and intrinsics is None:
+            raise ValueError("camera_info has no calibration (K is zero): cannot find the "
+                             "part; set find_part:=false for a fixed-crop model")
+        frame = prepare_frame(rgb, depth_m, intrinsics, self.config, self.finder,
+                              find_part_in_frame=self.find_part)
+        return frame, rgb
+
+    def model_input(self, color: Image, rgb, frame: FrameInput, received) -> ModelInput:
+        message = ModelInput(header=color.header, status=int(frame.status),
+                             status_detail=frame.detail, received=received,
+                             preprocessing_id=self.preprocessing_id, **part_fields(frame.part))
+        if frame.part is not None and frame.part.points is not None:
+            message.part_cloud = part_cloud(color.header, frame.part, rgb,
+                                            self.cloud_points)
+        if frame.inspected:
+            array = frame.model_input
+            x, y, w, h = frame.crop
+            message.input = numpy_to_image(array.transpose(1, 2, 0).copy(),
+                                           f"32FC{array.shape[0]}", color.header)
+            # Re-use the incoming colour message when it already is rgb8: no copy of the pixels.
+            message.color = color if color.encoding == "rgb8" else \
+                numpy_to_image(rgb, "rgb8", color.header)
+            message.crop = RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
+        return message
 
 
 def main(args=None):

@@ -1,7 +1,11 @@
 """scorer_node: scores model inputs with a checkpoint and publishes the verdict and images.
 
-Publishes gan_anomaly_ros/AnomalyScore on anomaly_score, and rgb8 heatmap and overlay images
-(the only colour encodings rviz shows). Inference runs in a worker thread fed by a one-slot
+Publishes gan_anomaly_ros/AnomalyScore on anomaly_score for every ModelInput: inspected ones
+scored, the others (no part, unusable frame) passed on with their status and is_anomaly true,
+so no part that was not inspected is ever reported good. Also rgb8 heatmap and overlay images
+(the only colour encodings rviz shows), the part cloud with a per-point ``anomaly`` field
+(anomaly_cloud) and rviz markers (anomaly_markers: the part box coloured by verdict, the
+anomalous region). Inference runs in a worker thread fed by a one-slot
 mailbox: when the model is slower than the camera, old inputs are dropped (and counted) rather
 than queued, so a verdict is never about a part that left the cell long ago.
 """
@@ -13,15 +17,17 @@ import time
 
 import numpy as np
 import torch
-from geometry_msgs.msg import Point
 from rclpy.node import Node
-from sensor_msgs.msg import Image, RegionOfInterest
+from sensor_msgs.msg import Image, PointCloud2, RegionOfInterest
+from visualization_msgs.msg import MarkerArray
 
 from gan_anomaly_ros.msg import AnomalyScore, ModelInput
 
 from ..anomaly_map import display_scale, map_box_to_image, overlay_image
 from ..checkpoint import CheckpointError
 from ..devices import DEVICE_CHOICES
+from ..perception.part_finder import Status
+from ..ros.part_messages import NAN_POINT, anomaly_cloud, part_markers
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_numpy, image_to_rgb, numpy_to_image
 from ..ros.latest_mailbox import LatestMailbox
@@ -29,7 +35,7 @@ from ..ros.node_main import StartupError, run_node
 from ..ros.qos import SCORER_IN, RELIABLE_OUT
 from ..scoring import InputMismatchError, Scorer
 
-NAN_POINT = Point(x=float("nan"), y=float("nan"), z=float("nan"))
+NAN = float("nan")
 
 
 def stamp_ns(stamp) -> int:
@@ -59,6 +65,8 @@ class ScorerNode(Node):
         self.pub_score = self.create_publisher(AnomalyScore, "anomaly_score", RELIABLE_OUT)
         self.pub_heatmap = self.create_publisher(Image, "anomaly_heatmap", RELIABLE_OUT)
         self.pub_overlay = self.create_publisher(Image, "anomaly_overlay", RELIABLE_OUT)
+        self.pub_cloud = self.create_publisher(PointCloud2, "anomaly_cloud", RELIABLE_OUT)
+        self.pub_markers = self.create_publisher(MarkerArray, "anomaly_markers", RELIABLE_OUT)
         self.mailbox = LatestMailbox()
         self.create_subscription(ModelInput, "model_input", self.on_input, SCORER_IN)
         self.context.on_shutdown(self.mailbox.close)
@@ -87,18 +95,43 @@ class ScorerNode(Node):
 
     def process_input(self, message: ModelInput):
         if message.preprocessing_id != self.expected_id:
-            self.health.report_error(
-                "preprocessing_mismatch",
-                f"input was made with preprocessing {message.preprocessing_id!r}, the "
-                f"checkpoint expects {self.expected_id!r}: give preprocess_node the same "
-                "model parameter")
+            self.reject(message, "preprocessing_mismatch",
+                        f"input was made with preprocessing {message.preprocessing_id!r}, the "
+                        f"checkpoint expects {self.expected_id!r}: give preprocess_node the same "
+                        "model parameter")
+            return
+        if message.status != Status.INSPECTED:
+            self.pass_on(message, Status(message.status) if message.status in
+                         Status._value2member_map_ else Status.INVALID_INPUT,
+                         message.status_detail or f"unknown status {message.status}")
             return
         try:
             self.score(message)
         except ImageEncodingError as exc:
-            self.health.report_error("bad_encoding", str(exc))
+            self.reject(message, "bad_encoding", str(exc))
         except (InputMismatchError, ValueError) as exc:
-            self.health.report_error("bad_input", str(exc))
+            self.reject(message, "bad_input", str(exc))
+
+    def reject(self, message: ModelInput, kind: str, detail: str):
+        """An input the scorer cannot use: counted, logged (rate-limited) and answered with an
+        INVALID_INPUT verdict, so the robot is not left waiting for this frame."""
+        self.health.report_error(kind, detail)
+        self.pass_on(message, Status.INVALID_INPUT, f"{kind}: {detail}")
+
+    def pass_on(self, message: ModelInput, status: Status, detail: str):
+        """The verdict for a frame that was not scored: never a good part."""
+        checkpoint = self.scorer.checkpoint
+        verdict = AnomalyScore(
+            header=message.header, status=int(status), status_detail=detail, score=NAN,
+            score_normalized=NAN, threshold=checkpoint.calibration.threshold, is_anomaly=True,
+            model_name=checkpoint.model.name, checkpoint_id=checkpoint.checkpoint_id,
+            centroid=NAN_POINT, latency_ms=self.latency_ms(message))
+        if status is Status.NO_PART:  # the plane was seen: nothing to pick
+            verdict.valid_depth_fraction = message.valid_depth_fraction
+        self.pub_score.publish(verdict)
+        self.health.count("not_inspected")
+        if self.publish_images:
+            self.pub_markers.publish(part_markers(message.header, verdict))
 
     def score(self, message: ModelInput):
         array = image_to_numpy(message.input)
@@ -109,30 +142,42 @@ class ScorerNode(Node):
         roi = (map_box_to_image(result.roi, result.anomaly_map.shape[0], crop)
                if result.roi is not None else None)
         # The verdict goes out first: robots wait for it, people for the pictures.
-        self.pub_score.publish(self.score_message(message, result, roi))
+        verdict = self.score_message(message, result, roi)
+        self.pub_score.publish(verdict)
         self.health.count("processed")
         if self.publish_images:
-            self.publish_maps(message, result, crop, roi)
+            self.publish_maps(message, verdict, result, crop, roi)
+
+    @staticmethod
+    def latency_ms(message: ModelInput) -> float:
+        return float((time.time_ns() - stamp_ns(message.received)) / 1e6)
 
     def score_message(self, message: ModelInput, result, roi) -> AnomalyScore:
         checkpoint = self.scorer.checkpoint
-        latency_ms = (time.time_ns() - stamp_ns(message.received)) / 1e6
         roi_msg = RegionOfInterest()
         if roi is not None:
             roi_msg = RegionOfInterest(x_offset=max(0, roi[0]), y_offset=max(0, roi[1]),
                                        width=roi[2], height=roi[3])
         return AnomalyScore(
-            header=message.header, score=result.score, score_normalized=result.score_normalized,
+            header=message.header, status=AnomalyScore.INSPECTED, score=result.score,
+            score_normalized=result.score_normalized,
             threshold=checkpoint.calibration.threshold, is_anomaly=result.is_anomaly,
             model_name=checkpoint.model.name, checkpoint_id=checkpoint.checkpoint_id,
-            roi=roi_msg, centroid=NAN_POINT, latency_ms=float(latency_ms))
+            roi=roi_msg, centroid=message.centroid, part_pose=message.part_pose,
+            part_size=message.part_size, valid_depth_fraction=message.valid_depth_fraction,
+            latency_ms=self.latency_ms(message))
 
-    def publish_maps(self, message: ModelInput, result, crop, roi):
+    def publish_maps(self, message: ModelInput, verdict: AnomalyScore, result, crop, roi):
         rgb = image_to_rgb(message.color)
         unit = display_scale(result.anomaly_map, self.scorer.calibration.map_threshold)
         heatmap, overlay = overlay_image(rgb, unit, crop, roi)
         self.pub_heatmap.publish(numpy_to_image(heatmap, "rgb8", message.header))
         self.pub_overlay.publish(numpy_to_image(overlay, "rgb8", message.header))
+        cloud = None
+        if message.part_cloud.width > 0:
+            cloud_message, cloud = anomaly_cloud(message.header, message.part_cloud, unit, crop)
+            self.pub_cloud.publish(cloud_message)
+        self.pub_markers.publish(part_markers(message.header, verdict, cloud))
 
     def shutdown(self):
         self.mailbox.close()

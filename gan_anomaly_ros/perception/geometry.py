@@ -8,6 +8,7 @@ integer coordinates, as in ``sensor_msgs/CameraInfo`` and librealsense.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
@@ -17,6 +18,8 @@ __all__ = [
     "D435_COLOR_640X480",
     "intrinsics_for_image",
     "depth_to_points",
+    "pixel_rays",
+    "rotation_to_quaternion",
 ]
 
 
@@ -149,3 +152,41 @@ def depth_to_points(
     x = (u - intrinsics.cx) * zv / intrinsics.fx
     y = (v - intrinsics.cy) * zv / intrinsics.fy
     return np.stack([x, y, zv], axis=1).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def pixel_rays(intrinsics: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Per column (u - cx) / fx and per row (v - cy) / fy (float32, read-only): a pixel's
+    camera-frame point is depth * (ray_u[u], ray_v[v], 1). Cached per camera, so a node
+    back-projects every frame without allocating the rays again."""
+    ray_u = ((np.arange(intrinsics.width) - intrinsics.cx) / intrinsics.fx).astype(np.float32)
+    ray_v = ((np.arange(intrinsics.height) - intrinsics.cy) / intrinsics.fy).astype(np.float32)
+    ray_u.flags.writeable = False
+    ray_v.flags.writeable = False
+    return ray_u, ray_v
+
+
+def rotation_to_quaternion(rotation: np.ndarray) -> tuple[float, float, float, float]:
+    """3 x 3 rotation matrix -> unit quaternion (x, y, z, w), ROS order, w >= 0."""
+    m = np.asarray(rotation, np.float64)
+    # Shepperd's method: start from the largest of w, x, y, z for numerical stability.
+    trace = np.trace(m)
+    candidates = [trace, m[0, 0], m[1, 1], m[2, 2]]
+    k = int(np.argmax(candidates))
+    if k == 0:
+        s = 2.0 * np.sqrt(1.0 + trace)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
+    elif k == 1:
+        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
+    elif k == 2:
+        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4, (m[1, 0] - m[0, 1]) / s]
+    q = np.array(q)
+    q /= np.linalg.norm(q)
+    if q[3] < 0:
+        q = -q
+    return tuple(float(v) for v in q)

@@ -28,8 +28,12 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image
 
-MODES = {"rgb": 3, "gray": 1, "rgbd": 4}
+from .voxels import KINDS as VOXEL_KINDS
+
+# "voxel": 1 channel, a size^3 grid of the part (perception/voxels.py), for the 3D models.
+MODES = {"rgb": 3, "gray": 1, "rgbd": 4, "voxel": 1}
 NORMALIZATIONS = ("none", "standardize")
+CROP_MODES = ("part", "fixed")
 # Standardised colour is divided by this many standard deviations to fit in [-1, 1].
 STANDARDIZE_SIGMAS = 3.0
 
@@ -52,12 +56,20 @@ class PreprocessConfig:
     center_crop: float = 0.0
     # Explicit crop (x, y, width, height) in source pixels; wins over center_crop.
     crop_box: Optional[Box] = None
+    # "part": a square around the part that perception finds (part_finder.py), grown by
+    # part_margin of its side on every side, so the part is centred wherever it lies; needs
+    # depth and intrinsics (`gan-anomaly train` picks it for RGB-D data). "fixed":
+    # center_crop / crop_box. Checkpoints from before this field existed load as "fixed".
+    crop_mode: str = "fixed"
+    part_margin: float = 0.15
     # Relative depth range mapped to [-1, 1], in metres around the crop's median depth: must
     # exceed the part's height over the table, or its top face saturates and relief is lost.
     # None until training sets it from the data (relative_depth_range).
     depth_range_m: Optional[float] = 0.04
     # Per-image photometric normalisation of the colour channels (see the module docstring).
     normalize: str = "none"
+    # Mode "voxel": the grid's kind (voxels.KINDS: "tsdf" or "occupancy"); size = resolution.
+    voxel_kind: str = "tsdf"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -74,9 +86,16 @@ class PreprocessConfig:
             object.__setattr__(self, "crop_box", box)
         if self.depth_range_m is not None and not self.depth_range_m > 0:
             raise PreprocessError(f"depth_range_m must be > 0, got {self.depth_range_m}")
+        if self.crop_mode not in CROP_MODES:
+            raise PreprocessError(f"crop_mode must be one of {CROP_MODES}, got {self.crop_mode!r}")
+        if not 0.0 <= float(self.part_margin) <= 1.0:
+            raise PreprocessError(f"part_margin must be in [0, 1], got {self.part_margin}")
         if self.normalize not in NORMALIZATIONS:
             raise PreprocessError(f"normalize must be one of {NORMALIZATIONS}, got "
                                   f"{self.normalize!r} (a checkpoint from a newer version?)")
+        if self.voxel_kind not in VOXEL_KINDS:
+            raise PreprocessError(f"voxel_kind must be one of {VOXEL_KINDS}, got "
+                                  f"{self.voxel_kind!r}")
 
     @property
     def channels(self) -> int:
@@ -85,20 +104,33 @@ class PreprocessConfig:
     @property
     def colour_channels(self) -> int:
         """The channels that carry light (the rest, depth, is geometry)."""
-        return 1 if self.mode == "gray" else 3
+        return 0 if self.mode == "voxel" else 1 if self.mode == "gray" else 3
 
     @property
     def uses_depth(self) -> bool:
-        return self.mode == "rgbd"
+        return self.mode in ("rgbd", "voxel")
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 for images (C x S x S), 3 for voxel grids (1 x S x S x S)."""
+        return 3 if self.mode == "voxel" else 2
+
+    @property
+    def input_shape(self) -> Tuple[int, ...]:
+        """The shape of one model input."""
+        return (self.channels,) + (int(self.size),) * self.spatial_dims
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["crop_box"] = list(self.crop_box) if self.crop_box else None
+        if self.mode != "voxel":  # image modes keep the dict (and fingerprint) they had
+            data.pop("voxel_kind")
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "PreprocessConfig":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known.setdefault("crop_mode", "fixed")  # stored before part crops existed
         if known.get("crop_box") is not None:
             known["crop_box"] = tuple(known["crop_box"])
         return cls(**known)
@@ -173,11 +205,18 @@ def standardize(colour: np.ndarray) -> np.ndarray:
 
 
 def preprocess_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
-                     config: PreprocessConfig) -> Tuple[np.ndarray, Box]:
-    """Frame -> (CxSxS float32 model input in [-1, 1], crop box in source pixels)."""
+                     config: PreprocessConfig, crop: Optional[Box] = None
+                     ) -> Tuple[np.ndarray, Box]:
+    """Frame -> (CxSxS float32 model input in [-1, 1], crop box in source pixels). ``crop``:
+    the box to cut (a part crop from frame_input.prepare_frame); None: the fixed crop."""
     _check_frame(rgb, depth_m, config)
     height, width = rgb.shape[:2]
-    x, y, w, h = crop_box_for(config, width, height)
+    if crop is None and config.crop_mode == "part":
+        raise PreprocessError("crop_mode 'part' needs the part's crop box: call "
+                              "perception.frame_input.prepare_frame, which finds the part")
+    x, y, w, h = crop if crop is not None else crop_box_for(config, width, height)
+    if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > width or y + h > height:
+        raise PreprocessError(f"crop {(x, y, w, h)} does not fit in a {width}x{height} image")
     crop = np.ascontiguousarray(rgb[y:y + h, x:x + w])
     colour = _resize(crop, config.size, Image.BILINEAR).astype(np.float32) / 127.5 - 1.0
     if config.mode == "gray":

@@ -7,7 +7,9 @@ stores their features), the model is calibrated, and it is written as a complete
 that the checkpoint carries. The final ``<out>`` is the best epoch: highest image AUROC on a
 validation split when one is given, otherwise the last epoch. In patch mode the network trains
 on one random patch of every image per step. Runs on one process or, under torchrun,
-data-parallel over several (see distributed.py).
+data-parallel over several (see distributed.py). Voxel grids (preprocessing mode "voxel",
+N x 1 x R x R x R, for the 3D models) train the same way, without patch mode or the 2D
+augmentations (check_voxel_run).
 """
 
 from __future__ import annotations
@@ -86,6 +88,24 @@ def check_patch_size(patch_size: Optional[int], image_size: int) -> int:
         raise ValueError(f"--patch-size {patch_size} is larger than the image (--size "
                          f"{image_size}): a patch must fit in the image")
     return int(patch_size)
+
+
+def check_voxel_run(inputs: np.ndarray, preprocessing: PreprocessConfig, config: TrainConfig
+                    ) -> None:
+    """Voxel grids need preprocessing mode "voxel" (and the reverse), and take neither patch
+    mode nor the augmentations, which are 2D image transforms."""
+    voxel = preprocessing.mode == "voxel"
+    if inputs.ndim != 2 + preprocessing.spatial_dims:
+        raise ValueError(f"inputs of shape {inputs.shape} do not fit preprocessing mode "
+                         f"{preprocessing.mode!r}: expected N x "
+                         f"{' x '.join(map(str, preprocessing.input_shape))}")
+    if voxel and config.augment:
+        raise ValueError(f"augmentations {sorted(config.augment)} (--augment) are 2D image "
+                         "transforms and cannot be applied to voxel grids: train voxel models "
+                         "without --augment")
+    if voxel and config.patch_size is not None and int(config.patch_size) != preprocessing.size:
+        raise ValueError(f"patch mode (--patch-size {config.patch_size}) is not supported for "
+                         "voxel grids: a voxel model sees the whole grid")
 
 
 @dataclass
@@ -178,6 +198,7 @@ class TrainingRun:
                  config: TrainConfig, out_path=None, validation: Optional[LabelledInputs] = None,
                  progress: bool = True, depth_format: Optional[DepthFormat] = None):
         self.config, self.preprocessing, self.validation = config, preprocessing, validation
+        check_voxel_run(normal_inputs, preprocessing, config)
         # Recorded so that eval and calibrate read the data the way training did.
         self.depth_format = depth_format.to_dict() if depth_format else None
         self.progress = progress
@@ -192,6 +213,11 @@ class TrainingRun:
         network_size = check_patch_size(config.patch_size, preprocessing.size)
         self.model = create_model(config.model, preprocessing.channels, network_size,
                                   **config.hparams).to(self.device)
+        if self.model.spatial_dims != preprocessing.spatial_dims:
+            raise ValueError(f"model {config.model!r} takes {self.model.spatial_dims}D inputs, "
+                             f"preprocessing mode {preprocessing.mode!r} gives "
+                             f"{preprocessing.spatial_dims}D ones (voxel grids need a voxel "
+                             "model such as voxel_gan)")
         self.model.set_score(config.score or self.model.default_score)
         self.score_fitted_epoch = None
         if self.info.enabled:
@@ -343,8 +369,9 @@ def resolve_preprocessing(data_dir, preprocessing: PreprocessConfig,
     images when it is not given (depth_range_m None). Warns about a crop smaller than the
     model input."""
     first = next(f for f in list_split(data_dir, "train") if not f.is_anomalous)
-    rgb, _ = read_frame(first, replace(preprocessing, mode="rgb"))
-    warning = crop_warning(preprocessing, rgb.shape[1], rgb.shape[0])
+    rgb, _ = read_frame(first, replace(preprocessing, mode="rgb", crop_mode="fixed"))
+    warning = (crop_warning(preprocessing, rgb.shape[1], rgb.shape[0])
+               if preprocessing.crop_mode == "fixed" else None)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     if preprocessing.uses_depth and preprocessing.depth_range_m is None:

@@ -1,0 +1,97 @@
+"""The part as messages: pose and box fields, the part cloud, the anomaly cloud and the rviz
+markers (ROS side of perception/part_finder.py)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
+
+from ..perception.geometry import rotation_to_quaternion
+from ..perception.part_finder import PartObservation
+from .point_cloud import cloud_array, cloud_message, float_dtype, pack_rgb
+
+NAN_POINT = Point(x=float("nan"), y=float("nan"), z=float("nan"))
+PART_CLOUD_FIELDS = ("x", "y", "z", "rgb", "u", "v")
+ANOMALY_CLOUD_FIELDS = ("x", "y", "z", "rgb", "anomaly")
+# Rviz shows the part box in these colours (RGBA): accepted green, rejected red.
+GOOD_COLOUR = (0.1, 0.8, 0.2, 0.35)
+ANOMALY_COLOUR = (0.9, 0.1, 0.1, 0.45)
+REGION_COLOUR = (1.0, 0.2, 0.0, 1.0)
+
+
+def part_fields(part: Optional[PartObservation]) -> dict:
+    """centroid, part_pose, part_size, valid_depth_fraction for ModelInput / AnomalyScore."""
+    if part is None or part.centroid is None:
+        return {"centroid": NAN_POINT, "part_pose": Pose(), "part_size": Vector3(),
+                "valid_depth_fraction": float(part.valid_fraction) if part else 0.0}
+    x, y, z = (float(v) for v in part.centroid)
+    qx, qy, qz, qw = rotation_to_quaternion(part.rotation)
+    return {"centroid": Point(x=x, y=y, z=z),
+            "part_pose": Pose(position=Point(x=x, y=y, z=z),
+                              orientation=Quaternion(x=qx, y=qy, z=qz, w=qw)),
+            "part_size": Vector3(x=float(part.size[0]), y=float(part.size[1]),
+                                 z=float(part.size[2])),
+            "valid_depth_fraction": float(part.valid_fraction)}
+
+
+def part_cloud(header, part: Optional[PartObservation], rgb: np.ndarray, max_points: int):
+    """The part's points with colour and pixel coordinates, at most ``max_points`` (an even
+    stride through them: enough for rviz and for the anomaly cloud, and a bounded message)."""
+    if part is None or part.points is None:
+        return cloud_message(header, np.zeros(0, float_dtype(PART_CLOUD_FIELDS)))
+    rows, cols = part.pixels
+    step = max(1, int(np.ceil(len(rows) / max(1, max_points))))
+    rows, cols, xyz = rows[::step], cols[::step], part.points[::step]
+    cloud = np.empty(len(rows), float_dtype(PART_CLOUD_FIELDS))
+    cloud["x"], cloud["y"], cloud["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    cloud["rgb"] = pack_rgb(rgb[rows, cols])
+    cloud["u"], cloud["v"] = cols, rows
+    return cloud_message(header, cloud)
+
+
+def anomaly_cloud(header, part_cloud_message, unit_map: np.ndarray, crop) -> tuple:
+    """The part cloud with a field ``anomaly``: the 2D anomaly map (display units, 1 = twice the
+    map threshold, see anomaly_map.display_scale) sampled at each point's pixel; 0 outside the
+    crop. Returns (PointCloud2, the structured array)."""
+    points = cloud_array(part_cloud_message)
+    out = np.empty(len(points), float_dtype(ANOMALY_CLOUD_FIELDS))
+    for name in ("x", "y", "z", "rgb"):
+        out[name] = points[name]
+    x0, y0, width, height = crop
+    size = unit_map.shape[0]
+    col = np.floor((points["u"] - x0) * size / width).astype(np.int64)
+    row = np.floor((points["v"] - y0) * size / height).astype(np.int64)
+    inside = (col >= 0) & (col < size) & (row >= 0) & (row < size)
+    out["anomaly"] = 0.0
+    out["anomaly"][inside] = unit_map[row[inside], col[inside]]
+    return cloud_message(header, out), out
+
+
+def _colour(rgba) -> ColorRGBA:
+    return ColorRGBA(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3])
+
+
+def part_markers(header, score_message, cloud: Optional[np.ndarray] = None,
+                 region_level: float = 0.5) -> MarkerArray:
+    """Rviz markers for one verdict: the part box coloured by verdict (id 0) and the points
+    whose anomaly reaches ``region_level`` (display units; 0.5 = the map threshold) as the
+    anomalous region (id 1). Frames that were not inspected clear the markers."""
+    if score_message.status != score_message.INSPECTED or \
+            not np.isfinite(score_message.centroid.x):
+        return MarkerArray(markers=[Marker(header=header, action=Marker.DELETEALL)])
+    box = Marker(header=header, ns="part", id=0, type=Marker.CUBE, action=Marker.ADD,
+                 pose=score_message.part_pose, scale=score_message.part_size,
+                 color=_colour(ANOMALY_COLOUR if score_message.is_anomaly else GOOD_COLOUR))
+    region = Marker(header=header, ns="anomalous_region", id=1, type=Marker.POINTS,
+                    action=Marker.ADD, color=_colour(REGION_COLOUR))
+    region.pose.orientation.w = 1.0
+    region.scale = Vector3(x=0.002, y=0.002, z=0.002)
+    if cloud is not None and score_message.is_anomaly:
+        hot = cloud[cloud["anomaly"] >= region_level]
+        region.points = [Point(x=float(p["x"]), y=float(p["y"]), z=float(p["z"]))
+                         for p in hot[::max(1, len(hot) // 2000)]]
+    return MarkerArray(markers=[box, region])
