@@ -29,3 +29,18 @@ def small_checkpoint(synthetic_dataset, tmp_path_factory):
     assert gan_anomaly(["train", "--data", str(synthetic_dataset), "--out", str(path),
                         *SMALL_TRAINING]) == 0
     return path
+
+
+VOXEL_TRAINING = ["--model", "voxel_gan", "--mode", "voxel", "--size", "32", "--epochs", "2",
+                  "--batch-size", "16", "--hparam", "base_width=4", "--hparam", "latent_dim=16",
+                  "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def voxel_checkpoint(synthetic_dataset, tmp_path_factory):
+    """A tiny voxel GAN (grids of the parts the perception code finds): for plumbing, not
+    for accuracy."""
+    path = tmp_path_factory.mktemp("voxel_model") / "voxel.safetensors"
+    assert gan_anomaly(["train", "--data", str(synthetic_dataset), "--out", str(path),
+                        *VOXEL_TRAINING]) == 0
+    return path

@@ -164,3 +164,36 @@ def test_the_demo_scores_every_replay_frame_once_from_the_first(small_checkpoint
     assert records[0]["truly_defective"] is False
     assert sum(r["truly_defective"] for r in records) in (2, 3, 4)
     assert len({r["stamp_ns"] for r in records}) == 6
+
+
+def test_the_3d_graph_scores_voxel_grids_of_the_part(voxel_checkpoint, ros_env):
+    """Camera -> preprocess (part, voxel grid) -> scorer (voxel GAN) across processes: verdicts
+    with the part's centroid, the anomaly cloud from the voxel map, and the markers."""
+    from gan_anomaly_ros.ros.point_cloud import cloud_array
+
+    graph = inspection_graph(camera="replay", model=str(voxel_checkpoint), device="cpu",
+                             replay={"source": "synthetic", "rate": 4.0, "synthetic_count": 4,
+                                     "synthetic_defect_ratio": 0.5})
+    listener = listen_to_graph(Peer("voxel_graph_listener"))
+    running = RunningGraph(graph, env=ros_env, echo=False)
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and running.failed() is None:
+            if len(listener.scores) >= 3 and {"cloud", "markers"} <= set(listener.images):
+                break
+            time.sleep(0.2)
+    finally:
+        codes = running.stop()
+        listener.close()
+    output = {name: "".join(lines)[-2000:] for name, lines in running.output.items()}
+    assert len(listener.scores) >= 3, output
+    assert all(code == 0 for code in codes.values()), (codes, output)
+    for score in listener.scores:
+        assert score.status == score.INSPECTED and score.model_name == "voxel_gan"
+        assert np.isfinite(score.score) and 0.45 < score.centroid.z < 0.55
+    cloud = cloud_array(listener.images["cloud"])
+    assert "anomaly" in cloud.dtype.names and len(cloud) > 1000
+    # Every point of the part falls in the grid (it spans the part's box plus a margin).
+    assert (cloud["anomaly"] > 0).mean() > 0.95
+    assert [m for m in listener.images["markers"].markers if m.ns == "part"]
+    assert HEATMAP_TOPIC not in listener.images, "a voxel model has no image heatmap"

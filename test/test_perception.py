@@ -10,7 +10,7 @@ from gan_anomaly_ros.data.synthetic import render_scene
 from gan_anomaly_ros.perception.frame_input import part_crop_box, prepare_frame
 from gan_anomaly_ros.perception.geometry import (CameraIntrinsics, D435_COLOR_640X480,
                                                  depth_to_points, pixel_rays,
-                                                 rotation_to_quaternion)
+                                                 quaternion_to_rotation, rotation_to_quaternion)
 from gan_anomaly_ros.perception.part_finder import PartFinderConfig, Status, find_part
 from gan_anomaly_ros.perception.plane import fit_plane_ransac
 from gan_anomaly_ros.perception.preprocessing import PreprocessConfig, PreprocessError, preprocess_frame
@@ -45,15 +45,15 @@ def test_ransac_finds_a_tilted_plane_among_outliers():
 
 
 def test_rotation_to_quaternion_round_trip():
+    quarter_turn_about_z = quaternion_to_rotation(0.0, 0.0, math.sqrt(0.5), math.sqrt(0.5))
+    np.testing.assert_allclose(quarter_turn_about_z @ [1.0, 0.0, 0.0], [0.0, 1.0, 0.0],
+                               atol=1e-12)
     rng = np.random.default_rng(1)
     for _ in range(20):
         q = rng.normal(size=4)
         q /= np.linalg.norm(q)
-        x, y, z, w = q
-        rotation = np.array([
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+        rotation = quaternion_to_rotation(*q)
+        np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-12)
         got = np.array(rotation_to_quaternion(rotation))
         assert min(np.abs(got - q).max(), np.abs(got + q).max()) < 1e-9
 

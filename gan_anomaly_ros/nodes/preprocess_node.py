@@ -21,7 +21,7 @@ from ..checkpoint import CheckpointError, read_preprocessing
 from ..perception.frame_input import FrameInput, prepare_frame
 from ..perception.part_finder import PartFinderConfig, Status
 from ..ros.camera_info import intrinsics_from_camera_info
-from ..ros.part_messages import part_cloud, part_fields
+from ..ros.part_messages import part_cloud, part_fields, voxel_grid_message
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_depth_m, image_to_rgb, numpy_to_image
 from ..ros.node_main import StartupError, run_node
@@ -143,8 +143,12 @@ class PreprocessNode(Node):
         if frame.inspected:
             array = frame.model_input
             x, y, w, h = frame.crop
-            message.input = numpy_to_image(array.transpose(1, 2, 0).copy(),
-                                           f"32FC{array.shape[0]}", color.header)
+            if self.config.mode == "voxel":
+                message.voxels = voxel_grid_message(color.header, frame.part, array[0],
+                                                    self.config.voxel_kind)
+            else:
+                message.input = numpy_to_image(array.transpose(1, 2, 0).copy(),
+                                               f"32FC{array.shape[0]}", color.header)
             # Re-use the incoming colour message when it already is rgb8: no copy of the pixels.
             message.color = color if color.encoding == "rgb8" else \
                 numpy_to_image(rgb, "rgb8", color.header)

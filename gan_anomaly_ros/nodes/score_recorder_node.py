@@ -33,6 +33,12 @@ class ScoreRecord:
     checkpoint_id: str
     # True/False from the ground-truth mask, None when no mask arrived for this stamp.
     truly_defective: Optional[bool] = None
+    status: str = "INSPECTED"
+    centroid_m: Optional[List[float]] = None
+
+
+STATUS_NAMES = {AnomalyScore.INSPECTED: "INSPECTED", AnomalyScore.NO_PART: "NO_PART",
+                AnomalyScore.INVALID_INPUT: "INVALID_INPUT"}
 
 
 def stamp_key(header) -> int:
@@ -69,15 +75,22 @@ class ScoreRecorderNode(Node):
         if self.max_records and len(self.records) >= self.max_records:
             return
         key = stamp_key(message.header)
+        status = STATUS_NAMES.get(message.status, f"UNKNOWN({message.status})")
+        centroid = [message.centroid.x, message.centroid.y, message.centroid.z]
         record = ScoreRecord(key, message.score, message.score_normalized, message.is_anomaly,
-                             message.latency_ms, message.checkpoint_id, self.truth.get(key))
+                             message.latency_ms, message.checkpoint_id, self.truth.get(key),
+                             status, centroid if all(map(math.isfinite, centroid)) else None)
         self.records.append(record)
         if self.echo:
             truth = {None: "", True: "  (truth: defective)", False: "  (truth: good)"}
             verdict = "ANOMALY" if message.is_anomaly else "ok"
-            print(f"frame {key / 1e9:.3f}  score {message.score:.4f}  normalized "
-                  f"{message.score_normalized:.3f}  {verdict:7s}  latency "
-                  f"{message.latency_ms:.0f} ms{truth[record.truly_defective]}", flush=True)
+            if status != "INSPECTED":
+                print(f"frame {key / 1e9:.3f}  {status}: {message.status_detail}  "
+                      f"(not accepted){truth[record.truly_defective]}", flush=True)
+            else:
+                print(f"frame {key / 1e9:.3f}  score {message.score:.4f}  normalized "
+                      f"{message.score_normalized:.3f}  {verdict:7s}  latency "
+                      f"{message.latency_ms:.0f} ms{truth[record.truly_defective]}", flush=True)
         if self.output_dir:
             with open(self.output_dir / "scores.jsonl", "a") as handle:
                 handle.write(json.dumps(asdict(record)) + "\n")
@@ -98,15 +111,17 @@ class ScoreRecorderNode(Node):
 
 
 def summarize(records: List[ScoreRecord]) -> Dict[str, float]:
-    """Mean score of good and defective frames, and accuracy, where the truth is known."""
+    """Mean score of good and defective frames (inspected ones: the others have no score), and
+    accuracy where the truth is known (a frame not inspected counts as rejected)."""
     known = [r for r in records if r.truly_defective is not None]
-    good = [r.score for r in known if not r.truly_defective]
-    bad = [r.score for r in known if r.truly_defective]
+    good = [r.score for r in known if not r.truly_defective and r.status == "INSPECTED"]
+    bad = [r.score for r in known if r.truly_defective and r.status == "INSPECTED"]
     mean = lambda xs: sum(xs) / len(xs) if xs else math.nan  # noqa: E731
     correct = sum(r.is_anomaly == r.truly_defective for r in known)
     return {"frames": len(records), "with_truth": len(known), "mean_score_good": mean(good),
             "mean_score_defective": mean(bad),
             "accuracy": correct / len(known) if known else math.nan,
+            "not_inspected": sum(r.status != "INSPECTED" for r in records),
             "median_latency_ms": sorted(r.latency_ms for r in records)[len(records) // 2]
             if records else math.nan}
 

@@ -27,7 +27,8 @@ from ..anomaly_map import display_scale, map_box_to_image, overlay_image
 from ..checkpoint import CheckpointError
 from ..devices import DEVICE_CHOICES
 from ..perception.part_finder import Status
-from ..ros.part_messages import NAN_POINT, anomaly_cloud, part_markers
+from ..ros.part_messages import (NAN_POINT, anomaly_cloud, part_markers, voxel_anomaly_cloud,
+                                 voxel_grid_array)
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_numpy, image_to_rgb, numpy_to_image
 from ..ros.latest_mailbox import LatestMailbox
@@ -133,10 +134,16 @@ class ScorerNode(Node):
         if self.publish_images:
             self.pub_markers.publish(part_markers(message.header, verdict))
 
-    def score(self, message: ModelInput):
+    def model_array(self, message: ModelInput) -> np.ndarray:
+        """The model input as the checkpoint takes it: C x S x S, or 1 x R x R x R (voxels)."""
+        if self.scorer.preprocessing.mode == "voxel":
+            return voxel_grid_array(message.voxels)
         array = image_to_numpy(message.input)
         array = array[..., None] if array.ndim == 2 else array
-        result = self.scorer.score(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+    def score(self, message: ModelInput):
+        result = self.scorer.score(self.model_array(message))
         crop = (message.crop.x_offset, message.crop.y_offset, message.crop.width,
                 message.crop.height)
         roi = (map_box_to_image(result.roi, result.anomaly_map.shape[0], crop)
@@ -168,8 +175,16 @@ class ScorerNode(Node):
             latency_ms=self.latency_ms(message))
 
     def publish_maps(self, message: ModelInput, verdict: AnomalyScore, result, crop, roi):
-        rgb = image_to_rgb(message.color)
         unit = display_scale(result.anomaly_map, self.scorer.calibration.map_threshold)
+        if unit.ndim == 3:  # a voxel model: its map shows on the part's cloud, not an image
+            cloud = None
+            if message.part_cloud.width > 0:
+                cloud_message, cloud = voxel_anomaly_cloud(message.header, message.part_cloud,
+                                                           message.voxels, unit)
+                self.pub_cloud.publish(cloud_message)
+            self.pub_markers.publish(part_markers(message.header, verdict, cloud))
+            return
+        rgb = image_to_rgb(message.color)
         heatmap, overlay = overlay_image(rgb, unit, crop, roi)
         self.pub_heatmap.publish(numpy_to_image(heatmap, "rgb8", message.header))
         self.pub_overlay.publish(numpy_to_image(overlay, "rgb8", message.header))

@@ -20,6 +20,7 @@ __all__ = [
     "depth_to_points",
     "pixel_rays",
     "rotation_to_quaternion",
+    "quaternion_to_rotation",
 ]
 
 
@@ -190,3 +191,16 @@ def rotation_to_quaternion(rotation: np.ndarray) -> tuple[float, float, float, f
     if q[3] < 0:
         q = -q
     return tuple(float(v) for v in q)
+
+
+def quaternion_to_rotation(x: float, y: float, z: float, w: float) -> np.ndarray:
+    """Unit quaternion (ROS order x, y, z, w) -> 3 x 3 rotation matrix."""
+    q = np.array([x, y, z, w], np.float64)
+    norm = np.linalg.norm(q)
+    if not norm > 0:
+        return np.eye(3)
+    x, y, z, w = q / norm
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])

@@ -95,3 +95,52 @@ def part_markers(header, score_message, cloud: Optional[np.ndarray] = None,
         region.points = [Point(x=float(p["x"]), y=float(p["y"]), z=float(p["z"]))
                          for p in hot[::max(1, len(hot) // 2000)]]
     return MarkerArray(markers=[box, region])
+
+
+def voxel_grid_message(header, part: PartObservation, grid: np.ndarray, kind: str):
+    """VoxelGrid of an inspected part: the grid's centre and axes are the part's box."""
+    from array import array
+
+    from gan_anomaly_ros.msg import VoxelGrid
+
+    from ..perception.part_voxels import part_grid_extent
+
+    fields = part_fields(part)
+    resolution = int(grid.shape[-1])
+    data = array("f")
+    data.frombytes(np.ascontiguousarray(grid, "<f4").tobytes())
+    return VoxelGrid(header=header, pose=fields["part_pose"], resolution=resolution,
+                     voxel_size=part_grid_extent(part) / resolution, kind=kind, data=data)
+
+
+def voxel_grid_array(message) -> np.ndarray:
+    """VoxelGrid -> 1 x R x R x R float32 model input (the layout voxels.py documents)."""
+    r = int(message.resolution)
+    values = np.asarray(message.data, np.float32)
+    if r < 1 or values.size != r ** 3:
+        raise ValueError(f"voxel grid of resolution {r} has {values.size} values, not {r ** 3}")
+    return values.reshape(1, r, r, r)
+
+
+def voxel_anomaly_cloud(header, part_cloud_message, voxel_message, unit_map: np.ndarray):
+    """The part cloud with ``anomaly`` from a voxel model's R^3 map: each point's value is that
+    of the voxel it falls in (points moved into the grid's frame with the grid's pose)."""
+    from ..perception.geometry import quaternion_to_rotation
+
+    points = cloud_array(part_cloud_message)
+    out = np.empty(len(points), float_dtype(ANOMALY_CLOUD_FIELDS))
+    for name in ("x", "y", "z", "rgb"):
+        out[name] = points[name]
+    pose = voxel_message.pose
+    rotation = quaternion_to_rotation(pose.orientation.x, pose.orientation.y,
+                                      pose.orientation.z, pose.orientation.w)
+    centre = np.array([pose.position.x, pose.position.y, pose.position.z])
+    xyz = np.stack([points["x"], points["y"], points["z"]], 1).astype(np.float64)
+    local = (xyz - centre) @ rotation
+    r = int(voxel_message.resolution)
+    index = np.floor(local / voxel_message.voxel_size + r / 2).astype(np.int64)
+    inside = ((index >= 0) & (index < r)).all(axis=1)
+    out["anomaly"] = 0.0
+    ix, iy, iz = index[inside].T
+    out["anomaly"][inside] = unit_map[iz, iy, ix]                # grids are [z, y, x]
+    return cloud_message(header, out), out

@@ -1,0 +1,310 @@
+"""The 3D path against defects that only the geometry shows: voxel GAN vs 2D colour models.
+
+    python benchmarks/geometry_defects.py                  # data (once), train, eval, table
+    python benchmarks/geometry_defects.py --eval-only      # rescore the saved checkpoints
+    python benchmarks/geometry_defects.py --variants voxel_gan_occupancy,voxel_gan_native
+    python benchmarks/geometry_defects.py --variants voxel_gan --voxel-epochs 80
+
+The test defects are GEOMETRY_DEFECT_TYPES (geo_dent, geo_bump, missing_chunk): they change
+the depth only, the colour image is bit-identical to the good part's. The synthetic dataset
+(written once into <out>/data, git-ignored) has the part anywhere on the table at any yaw
+(placement="random") and D435-like depth artefacts (dropouts, flying pixels); by default 360
+training scenes, 40 good and 20 per defect type for testing.
+
+On that one dataset every variant is trained with `gan-anomaly train` and evaluated with
+`gan-anomaly eval` (run as subprocesses, the commands are recorded in the results):
+
+- voxel_gan:     the part's TSDF voxel grid (--mode voxel --size 32, part found in depth), the
+                 model's defaults (score: largest smoothed voxel residual);
+- f_anogan_rgb:  the default 2D model on colour only, part-centred crop (--mode rgb --crop
+                 part): it cannot see these defects, its AUROC should be near chance (0.5);
+- f_anogan_rgbd: the default 2D model on colour + relative depth, part-centred crop.
+
+Further voxel settings (run them with --variants; each becomes a row of the "settings tried"
+table): voxel_gan_occupancy (occupancy grid instead of TSDF), voxel_gan_native / _top10 /
+_mean (the same checkpoint rescored with the latent distance or another reduction of the
+residual map, via `gan-anomaly calibrate --score`), voxel_gan_latent32 / _latent200 /
+_width32 (hyper-parameters). Rows are keyed by variant and epochs, so runs with another
+--voxel-epochs add rows instead of replacing them.
+
+Printed and written to <out>/geometry_defects.{json,md}: image AUROC overall and per defect
+type, training wall time (reading + preprocessing + training) and the training loop alone,
+evaluation ms per frame (model scoring, what eval reports) and frames left out (NO_PART /
+INVALID_INPUT) in the training and test splits. Target: voxel_gan image AUROC >= 0.90.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gan_anomaly_ros.data.synthetic import GEOMETRY_DEFECT_TYPES, write_dataset  # noqa: E402
+
+NAME = "geometry_defects"
+DATA = {"n_train": 360, "n_test_good": 40, "n_test_per_defect": 20, "seed": 0,
+        "placement": "random", "depth_artifacts": True, "defects": list(GEOMETRY_DEFECT_TYPES)}
+VOXEL_EPOCHS = 40
+EPOCHS_2D = 30  # the CLI's default
+TARGET = 0.90
+
+VOXEL = ["--model", "voxel_gan", "--mode", "voxel"]
+# name: train arguments ({voxel_size}/{size} filled in), input description, which epochs, and
+# for rescored variants the variant whose checkpoint they rescore with another score.
+VARIANTS = {
+    "voxel_gan": {"args": VOXEL, "input": "voxel TSDF", "voxel": True},
+    "f_anogan_rgb": {"args": ["--model", "f_anogan", "--mode", "rgb", "--crop", "part"],
+                     "input": "RGB, part crop"},
+    "f_anogan_rgbd": {"args": ["--model", "f_anogan", "--mode", "rgbd", "--crop", "part"],
+                      "input": "RGB-D, part crop"},
+    "voxel_gan_occupancy": {"args": VOXEL + ["--voxel-kind", "occupancy"],
+                            "input": "voxel occupancy", "voxel": True},
+    "voxel_gan_native": {"rescore": "voxel_gan", "score": "native", "input": "voxel TSDF",
+                         "voxel": True},
+    "voxel_gan_top10": {"rescore": "voxel_gan", "score": "residual:reduce=top10",
+                        "input": "voxel TSDF", "voxel": True},
+    "voxel_gan_mean": {"rescore": "voxel_gan", "score": "residual:reduce=mean",
+                       "input": "voxel TSDF", "voxel": True},
+    "voxel_gan_latent32": {"args": VOXEL + ["--hparam", "latent_dim=32"],
+                           "input": "voxel TSDF", "voxel": True},
+    "voxel_gan_latent200": {"args": VOXEL + ["--hparam", "latent_dim=200"],
+                            "input": "voxel TSDF", "voxel": True},
+    "voxel_gan_width32": {"args": VOXEL + ["--hparam", "base_width=32"],
+                          "input": "voxel TSDF", "voxel": True},
+}
+DEFAULT_VARIANTS = "voxel_gan,f_anogan_rgb,f_anogan_rgbd"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_dataset(folder: Path, spec: dict) -> Path:
+    """Write the synthetic dataset once; a folder written with other settings is refused."""
+    info_file = folder / "camera_info.json"
+    if (folder / "train" / "good").is_dir() and info_file.exists():
+        info = json.loads(info_file.read_text())
+        counts = {"train": count_frames(folder / "train" / "good")}
+        for key in ("placement", "depth_artifacts"):
+            if info.get(key) != spec[key]:
+                raise SystemExit(f"{folder} was written with {key}={info.get(key)!r}, not "
+                                 f"{spec[key]!r}: remove it or use another --out")
+        if counts["train"] != spec["n_train"]:
+            raise SystemExit(f"{folder} has {counts['train']} training frames, not "
+                             f"{spec['n_train']}: remove it or use another --out")
+        return folder
+    log(f"writing the synthetic dataset to {folder}")
+    write_dataset(folder, **spec)
+    return folder
+
+
+def count_frames(folder: Path) -> int:
+    return len(list((folder / "rgb").glob("*.png")))
+
+
+def cli(args: list, stdout_json: bool = True) -> tuple:
+    """Run `python -m gan_anomaly_ros.cli ARGS`; stderr (progress) goes to ours. Returns the
+    parsed stdout JSON (or None), the wall seconds and the command line."""
+    command = [sys.executable, "-m", "gan_anomaly_ros.cli"] + [str(a) for a in args]
+    shown = "gan-anomaly " + " ".join(shlex.quote(str(a)) for a in args)
+    log(f"$ {shown}")
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{shown} failed with exit status {done.returncode}")
+    output = done.stdout.strip()
+    parsed = json.loads(output[output.index("{"):]) if stdout_json and "{" in output else None
+    return parsed, seconds, shown
+
+
+def train_and_eval(key: str, train_args: list, data: Path, out: Path, args,
+                   previous: dict = None) -> dict:
+    """Train (unless --eval-only) and evaluate one setting; a results row."""
+    checkpoint = out / "checkpoints" / f"{key}.safetensors"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    train_cmd = (["train", "--data", data, "--out", checkpoint] + train_args
+                 + ["--threads", args.threads, "--device", args.device, "--seed", args.seed])
+    row = dict(previous or {})
+    if not args.eval_only or not checkpoint.exists():
+        if args.eval_only:
+            log(f"--eval-only: no checkpoint {checkpoint}, training it")
+        summary, seconds, shown = cli(train_cmd)
+        row.update(train_command=shown, train_seconds=round(seconds, 1),
+                   train_loop_seconds=summary.get("train_seconds"),
+                   n_train=summary.get("n_train"), n_holdout=summary.get("n_holdout"),
+                   score=summary.get("score"))
+    return evaluate(row, checkpoint, data, out, key, args)
+
+
+def evaluate(row: dict, checkpoint: Path, data: Path, out: Path, key: str, args) -> dict:
+    eval_dir = out / "checkpoints" / f"{key}_eval"  # roc.png, metrics.json; git-ignored
+    _, seconds, shown = cli(["eval", "--model", checkpoint, "--data", data, "--device",
+                             args.device, "--threads", args.threads, "--out", eval_dir],
+                            stdout_json=False)
+    metrics = json.loads((eval_dir / "metrics.json").read_text())
+    n_train_frames = count_frames(data / "train" / "good")
+    used = (row.get("n_train") or 0) + (row.get("n_holdout") or 0)
+    not_inspected = metrics.get("not_inspected", [])
+    statuses = {}
+    for item in not_inspected:
+        statuses[item["status"]] = statuses.get(item["status"], 0) + 1
+    row.update(eval_command=shown, score=metrics["score"], image_auroc=metrics["image_auroc"],
+               per_type={k: v.get("image_auroc") for k, v in metrics["per_type"].items()
+                         if k != "good"},
+               f1=metrics["f1"], accuracy=metrics["accuracy"],
+               ms_per_frame=round(metrics["ms_per_image"], 2), eval_seconds=round(seconds, 1),
+               n_test=metrics["n_images"],
+               train_left_out=(n_train_frames - used) if used else None,
+               test_left_out=len(not_inspected), test_left_out_status=statuses,
+               warnings=metrics.get("warnings", []))
+    return row
+
+
+def fmt(value, digits=3):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(rows: list, types: list, extra: tuple = (), first: str = "variant") -> str:
+    """Markdown table; ``extra``: (header, row key) columns after the first."""
+    head = ([first] + [h for h, _ in extra] + ["input", "score", "epochs", "image AUROC"]
+            + types
+            + ["train s (wall)", "train s (loop)", "eval ms/frame", "left out train/test"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        score = (r.get("score") or "-").split("(")[0]  # combined(...) specs are long
+        cells = ([r["variant"]] + [str(r.get(k, "-")) for _, k in extra]
+                 + [r["input"], score, str(r["epochs"]), fmt(r.get("image_auroc"))])
+        cells += [fmt(r.get("per_type", {}).get(t)) for t in types]
+        cells += [fmt(r.get("train_seconds"), 0), fmt(r.get("train_loop_seconds"), 0),
+                  fmt(r.get("ms_per_frame"), 1),
+                  f"{r.get('train_left_out', '-')}/{r.get('test_left_out', '-')}"]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    import torch
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+            f"{platform.python_version()}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
+                        help=f"comma list of {', '.join(VARIANTS)}")
+    parser.add_argument("--voxel-epochs", type=int, default=VOXEL_EPOCHS)
+    parser.add_argument("--epochs-2d", type=int, default=EPOCHS_2D)
+    parser.add_argument("--voxel-size", type=int, default=32, help="voxel grid resolution")
+    parser.add_argument("--size", type=int, default=64, help="2D model input size, px")
+    parser.add_argument("--n-train", type=int, default=DATA["n_train"])
+    parser.add_argument("--n-test-good", type=int, default=DATA["n_test_good"])
+    parser.add_argument("--n-test-per-defect", type=int, default=DATA["n_test_per_defect"])
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="evaluate the checkpoints of an earlier run (training times kept)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / NAME))
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+
+    out = Path(args.out)
+    spec = dict(DATA, n_train=args.n_train, n_test_good=args.n_test_good,
+                n_test_per_defect=args.n_test_per_defect)
+    data = ensure_dataset(out / "data", spec)
+    results_file = out.parent / f"{NAME}.json"
+    stored = json.loads(results_file.read_text()) if results_file.exists() else {}
+    results = stored.get("rows", {})
+
+    def key_of(name):
+        v = VARIANTS[name]
+        epochs = args.voxel_epochs if v.get("voxel") else args.epochs_2d
+        size = args.voxel_size if v.get("voxel") else args.size
+        return f"{name}_e{epochs}_s{size}", epochs, size
+
+    done = []
+    for name in names:
+        variant = VARIANTS[name]
+        key, epochs, size = key_of(name)
+        log(f"=== {name} ({epochs} epochs, size {size})")
+        if "rescore" in variant:
+            base_key = key_of(variant["rescore"])[0]
+            base = out / "checkpoints" / f"{base_key}.safetensors"
+            if not base.exists():
+                raise SystemExit(f"{name} rescores {base}: run --variants {variant['rescore']} "
+                                 "first (same --voxel-epochs)")
+            checkpoint = out / "checkpoints" / f"{key}.safetensors"
+            _, _, shown = cli(["calibrate", "--model", base, "--data", data, "--out",
+                               checkpoint, "--score", variant["score"], "--device",
+                               args.device, "--threads", args.threads], stdout_json=False)
+            base_row = results.get(base_key, {})
+            row = {k: base_row.get(k) for k in ("train_command", "train_seconds",
+                                                  "train_loop_seconds", "n_train",
+                                                  "n_holdout")}
+            row["calibrate_command"] = shown
+            row = evaluate(row, checkpoint, data, out, key, args)
+        else:
+            train_args = list(variant["args"]) + ["--size", size, "--epochs", epochs]
+            row = train_and_eval(key, train_args, data, out, args, results.get(key))
+        row.update(variant=name, input=f"{variant['input']} {size}" + ("^3" if variant.get(
+            "voxel") else " px"), epochs=epochs, size=size, device=args.device,
+            threads=args.threads)
+        results[key] = row
+        done.append(key)
+        results_file.write_text(json.dumps({"dataset": dict(spec, folder=str(data)),
+                                            "machine": machine(), "rows": results}, indent=2))
+        log(json.dumps({k: row[k] for k in ("variant", "image_auroc", "per_type",
+                                             "train_seconds", "ms_per_frame")}))
+
+    types = list(GEOMETRY_DEFECT_TYPES)
+    current = table([results[k] for k in done], types)
+    voxel_rows = sorted((r for r in results.values() if r["input"].startswith("voxel")),
+                        key=lambda r: (r["epochs"], r["variant"]))
+    verdicts = []
+    for r in (results[k] for k in done if results[k]["variant"] == "voxel_gan"):
+        met = "met" if r["image_auroc"] >= TARGET else "MISSED"
+        verdicts.append(f"Target voxel_gan image AUROC >= {TARGET:.2f} ({r['epochs']} epochs): "
+                        f"{met} ({r['image_auroc']:.3f}).")
+    left_out = [f"{r['variant']}: {r['test_left_out_status']}"
+                for r in (results[k] for k in done) if r.get("test_left_out")]
+    notes = (f"Dataset: synthetic RGB-D, placement random, depth artefacts on, {spec['n_train']} "
+             f"training scenes, {spec['n_test_good']} good + {spec['n_test_per_defect']} per "
+             f"defect type ({', '.join(types)}: depth only, colour identical to the good "
+             f"part) for testing. Training seed {args.seed}, --threads {args.threads}, "
+             f"--device {args.device}. 'train s (wall)': the whole `gan-anomaly train` "
+             "(reading, part finding / voxelisation, training, calibration); 'loop': its "
+             "training loop; 'eval ms/frame': model scoring as `gan-anomaly eval` reports it "
+             "(preprocessing not included); 'left out': frames without a usable part "
+             "(NO_PART / INVALID_INPUT) in train / test, not scored.")
+    text = (f"# Geometry-only defects: voxel GAN vs 2D\n\n{current}\n\n"
+            + ("\n".join(verdicts) + "\n\n" if verdicts else "")
+            + (f"Test frames left out: {'; '.join(left_out)}\n\n" if left_out else "")
+            + f"## Voxel settings tried (every run kept in {results_file.name})\n\n"
+            + table(voxel_rows, types) + f"\n\n{notes}\n\nCommand: `python "
+            f"benchmarks/geometry_defects.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
+            f"\n\nLast run on: {machine()}\n")
+    (out.parent / f"{NAME}.md").write_text(text)
+    print(current)
+    for line in verdicts:
+        print(line)
+    if left_out:
+        print("test frames left out:", "; ".join(left_out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
