@@ -52,24 +52,34 @@ def stamp_of(message):
     return (message.header.stamp.sec, message.header.stamp.nanosec)
 
 
-@pytest.fixture(scope="module")
-def graph_run(small_checkpoint, ros_env):
-    graph = inspection_graph(camera="replay", model=str(small_checkpoint), device="cpu",
-                             replay={"source": "synthetic", "rate": 4.0, "synthetic_count": 10,
+def run_graph(model, ros_env, name: str, count: int, done, settle: float = 0.0):
+    """Bring the replay graph up with this model, listen until ``done(listener)`` (or 90 s or a
+    node fails), wait ``settle`` s more, stop it; -> (listener, running graph, exit codes)."""
+    graph = inspection_graph(camera="replay", model=str(model), device="cpu",
+                             replay={"source": "synthetic", "rate": 4.0, "synthetic_count": count,
                                      "synthetic_defect_ratio": 0.5})
-    listener = listen_to_graph(Peer("graph_test_listener"))
+    listener = listen_to_graph(Peer(name))
     running = RunningGraph(graph, env=ros_env, echo=False)
     deadline = time.monotonic() + 90
     try:
-        while time.monotonic() < deadline and running.failed() is None:
-            labelled = [s for s in listener.scores if stamp_of(s) in listener.masks]
-            if len(labelled) >= FRAMES_WANTED and len(listener.images) == 4:
-                break
+        while time.monotonic() < deadline and running.failed() is None and not done(listener):
             time.sleep(0.2)
-        time.sleep(1.5)  # one more diagnostics period
+        time.sleep(settle)
     finally:
         codes = running.stop()
         listener.close()
+    return listener, running, codes
+
+
+@pytest.fixture(scope="module")
+def graph_run(small_checkpoint, ros_env):
+    def done(listener):
+        labelled = [s for s in listener.scores if stamp_of(s) in listener.masks]
+        return len(labelled) >= FRAMES_WANTED and len(listener.images) == 4
+
+    # settle: one more diagnostics period
+    listener, running, codes = run_graph(small_checkpoint, ros_env, "graph_test_listener", 10,
+                                         done, settle=1.5)
     yield listener, running, codes
 
 
@@ -171,20 +181,9 @@ def test_the_3d_graph_scores_voxel_grids_of_the_part(voxel_checkpoint, ros_env):
     with the part's centroid, the anomaly cloud from the voxel map, and the markers."""
     from gan_anomaly_ros.ros.point_cloud import cloud_array
 
-    graph = inspection_graph(camera="replay", model=str(voxel_checkpoint), device="cpu",
-                             replay={"source": "synthetic", "rate": 4.0, "synthetic_count": 4,
-                                     "synthetic_defect_ratio": 0.5})
-    listener = listen_to_graph(Peer("voxel_graph_listener"))
-    running = RunningGraph(graph, env=ros_env, echo=False)
-    deadline = time.monotonic() + 90
-    try:
-        while time.monotonic() < deadline and running.failed() is None:
-            if len(listener.scores) >= 3 and {"cloud", "markers"} <= set(listener.images):
-                break
-            time.sleep(0.2)
-    finally:
-        codes = running.stop()
-        listener.close()
+    listener, running, codes = run_graph(
+        voxel_checkpoint, ros_env, "voxel_graph_listener", 4,
+        lambda heard: len(heard.scores) >= 3 and {"cloud", "markers"} <= set(heard.images))
     output = {name: "".join(lines)[-2000:] for name, lines in running.output.items()}
     assert len(listener.scores) >= 3, output
     assert all(code == 0 for code in codes.values()), (codes, output)

@@ -12,7 +12,7 @@ from typing import Dict
 
 import torch
 
-from ..base import AnomalyModel, Prediction, adam_optimizers
+from ..base import AnomalyModel, Prediction, adam_optimizers, optimizer_step
 from ..dcgan import init_weights
 from ..maps import default_sigma, residual_map
 from .loss import DiscriminatorLoss, GeneratorLoss
@@ -54,28 +54,7 @@ class Ganomaly(AnomalyModel):
                                generator=self.generator, discriminator=self.discriminator)
 
     def training_step(self, batch, optimizers) -> Dict[str, float]:
-        reconstruction, latent, latent_rec = self.generator(batch)
-        _, features_real = self.discriminator(batch)
-        _, features_fake = self.discriminator(reconstruction)
-        losses = self.generator_loss(batch, reconstruction, latent, latent_rec,
-                                     features_real.detach(), features_fake)
-        optimizers["generator"].zero_grad(set_to_none=True)
-        losses["loss_g"].backward()
-        optimizers["generator"].step()
-
-        prob_real, _ = self.discriminator(batch)
-        prob_fake, _ = self.discriminator(reconstruction.detach())
-        loss_d = self.discriminator_loss(prob_real, prob_fake)
-        optimizers["discriminator"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        optimizers["discriminator"].step()
-        # The paper's code re-initialises a discriminator that has won outright, so the
-        # generator keeps getting a useful signal.
-        if loss_d.item() < 1e-5:
-            self.discriminator.apply(init_weights)
-        logs = {name: float(value.detach()) for name, value in losses.items()}
-        logs["loss_d"] = float(loss_d.detach())
-        return logs
+        return encoder_decoder_training_step(self, batch, optimizers, init_weights)
 
     def feature_pyramids(self):
         return {"encoder": self.generator.encoder1.pyramid,
@@ -89,3 +68,26 @@ class Ganomaly(AnomalyModel):
         else:
             scores = maps.flatten(1).amax(dim=1)
         return Prediction(scores=scores, anomaly_maps=maps, reconstructions=reconstruction)
+
+
+def encoder_decoder_training_step(model, batch, optimizers, reinit) -> Dict[str, float]:
+    """GANomaly's step, shared with the voxel GAN: the generator against reconstruction,
+    latent and feature-matching losses, then the discriminator. ``reinit`` re-initialises a
+    discriminator that has won outright (as the paper's code does), so the generator keeps
+    getting a useful signal."""
+    reconstruction, latent, latent_rec = model.generator(batch)
+    _, features_real = model.discriminator(batch)
+    _, features_fake = model.discriminator(reconstruction)
+    losses = model.generator_loss(batch, reconstruction, latent, latent_rec,
+                                  features_real.detach(), features_fake)
+    optimizer_step(optimizers["generator"], losses["loss_g"])
+
+    prob_real, _ = model.discriminator(batch)
+    prob_fake, _ = model.discriminator(reconstruction.detach())
+    loss_d = model.discriminator_loss(prob_real, prob_fake)
+    optimizer_step(optimizers["discriminator"], loss_d)
+    if loss_d.item() < 1e-5:
+        model.discriminator.apply(reinit)
+    logs = {name: float(value.detach()) for name, value in losses.items()}
+    logs["loss_d"] = float(loss_d.detach())
+    return logs

@@ -11,13 +11,15 @@ from ..dcgan import Decoder, Encoder
 
 
 class Generator(nn.Module):
-    """Encoder -> decoder -> encoder: returns (reconstruction, z, z of the reconstruction)."""
+    """Encoder -> decoder -> encoder: returns (reconstruction, z, z of the reconstruction).
+    ``encoder``/``decoder``: the DCGAN stacks (2D); the voxel GAN passes its 3D ones."""
 
-    def __init__(self, size: int, channels: int, latent_dim: int, base_width: int):
+    def __init__(self, size: int, channels: int, latent_dim: int, base_width: int,
+                 encoder=Encoder, decoder=Decoder):
         super().__init__()
-        self.encoder1 = Encoder(size, channels, latent_dim, base_width)
-        self.decoder = Decoder(size, channels, latent_dim, base_width)
-        self.encoder2 = Encoder(size, channels, latent_dim, base_width)
+        self.encoder1 = encoder(size, channels, latent_dim, base_width)
+        self.decoder = decoder(size, channels, latent_dim, base_width)
+        self.encoder2 = encoder(size, channels, latent_dim, base_width)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         latent = self.encoder1(x)
@@ -26,14 +28,16 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """DCGAN discriminator: returns (probability of real, last feature map)."""
+    """DCGAN discriminator: returns (probability of real, last feature map). The voxel GAN
+    passes its 3D encoder and Conv3d."""
 
-    def __init__(self, size: int, channels: int, base_width: int):
+    def __init__(self, size: int, channels: int, base_width: int, encoder=Encoder,
+                 conv=nn.Conv2d):
         super().__init__()
-        self.encoder = Encoder(size, channels, 1, base_width, final_conv=False)
+        self.encoder = encoder(size, channels, 1, base_width, final_conv=False)
         self.classifier = nn.Sequential(
-            nn.Conv2d(self.encoder.out_width, 1, self.encoder.out_resolution, 1, 0,
-                      bias=False), nn.Sigmoid())
+            conv(self.encoder.out_width, 1, self.encoder.out_resolution, 1, 0, bias=False),
+            nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         features = self.encoder(x)

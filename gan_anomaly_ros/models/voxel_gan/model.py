@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from ..base import AnomalyModel, Prediction, adam_optimizers
 from ..maps import default_sigma
 from ..score_heads import ScoreSpec
+from ..ganomaly.model import encoder_decoder_training_step
 from .loss import DiscriminatorLoss, GeneratorLoss
 from .torch_model import Discriminator, Generator, check_voxel_size, init_weights
 
@@ -113,27 +114,7 @@ class VoxelGan(AnomalyModel):
 
     def training_step(self, batch, optimizers) -> Dict[str, float]:
         self.check_grids(batch)
-        reconstruction, latent, latent_rec = self.generator(batch)
-        _, features_real = self.discriminator(batch)
-        _, features_fake = self.discriminator(reconstruction)
-        losses = self.generator_loss(batch, reconstruction, latent, latent_rec,
-                                     features_real.detach(), features_fake)
-        optimizers["generator"].zero_grad(set_to_none=True)
-        losses["loss_g"].backward()
-        optimizers["generator"].step()
-
-        prob_real, _ = self.discriminator(batch)
-        prob_fake, _ = self.discriminator(reconstruction.detach())
-        loss_d = self.discriminator_loss(prob_real, prob_fake)
-        optimizers["discriminator"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        optimizers["discriminator"].step()
-        # As GANomaly: a discriminator that has won outright is re-initialised.
-        if loss_d.item() < 1e-5:
-            self.discriminator.apply(init_weights)
-        logs = {name: float(value.detach()) for name, value in losses.items()}
-        logs["loss_d"] = float(loss_d.detach())
-        return logs
+        return encoder_decoder_training_step(self, batch, optimizers, init_weights)
 
     def infer(self, batch) -> Prediction:
         self.check_grids(batch)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..dcgan import dcgan_layout, supported_sizes
+from ..ganomaly import torch_model as ganomaly_networks
 
 # 3D activations grow with R^3: grids beyond 128 voxels a side are not worth building.
 MAX_SIZE = 128
@@ -78,34 +79,16 @@ class Decoder3d(nn.Module):
         return self.net(z)
 
 
-class Generator(nn.Module):
-    """Encoder -> decoder -> encoder: returns (reconstruction, z, z of the reconstruction)."""
-
-    def __init__(self, size: int, channels: int, latent_dim: int, base_width: int):
-        super().__init__()
-        self.encoder1 = Encoder3d(size, channels, latent_dim, base_width)
-        self.decoder = Decoder3d(size, channels, latent_dim, base_width)
-        self.encoder2 = Encoder3d(size, channels, latent_dim, base_width)
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        latent = self.encoder1(x)
-        reconstruction = self.decoder(latent)
-        return reconstruction, latent, self.encoder2(reconstruction)
+def Generator(size: int, channels: int, latent_dim: int, base_width: int) -> nn.Module:
+    """GANomaly's encoder-decoder-encoder with the 3D stacks."""
+    return ganomaly_networks.Generator(size, channels, latent_dim, base_width,
+                                       encoder=Encoder3d, decoder=Decoder3d)
 
 
-class Discriminator(nn.Module):
-    """3D encoder + classifier: returns (probability of real, last feature map)."""
-
-    def __init__(self, size: int, channels: int, base_width: int):
-        super().__init__()
-        self.encoder = Encoder3d(size, channels, 1, base_width, final_conv=False)
-        self.classifier = nn.Sequential(
-            nn.Conv3d(self.encoder.out_width, 1, self.encoder.out_resolution, 1, 0, bias=False),
-            nn.Sigmoid())
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        features = self.encoder(x)
-        return self.classifier(features).view(-1), features
+def Discriminator(size: int, channels: int, base_width: int) -> nn.Module:
+    """GANomaly's discriminator with the 3D encoder: (probability of real, features)."""
+    return ganomaly_networks.Discriminator(size, channels, base_width, encoder=Encoder3d,
+                                           conv=nn.Conv3d)
 
 
 def init_weights(module: nn.Module) -> None:
