@@ -24,8 +24,11 @@ Further voxel settings (run them with --variants; each becomes a row of the "set
 table): voxel_gan_occupancy (occupancy grid instead of TSDF), voxel_gan_native / _top10 /
 _mean (the same checkpoint rescored with the latent distance or another reduction of the
 residual map, via `gan-anomaly calibrate --score`), voxel_gan_latent32 / _latent200 /
-_width32 (hyper-parameters). Rows are keyed by variant and epochs, so runs with another
---voxel-epochs add rows instead of replacing them.
+_width32 (hyper-parameters). Floors without learning (as benchmarks/nn_floor.py):
+nn_floor_voxel (the TSDF grids) and nn_floor_rgbd (32 px RGB-D part crops), the distance
+to the nearest normal training input: what the representation alone separates. Rows are
+keyed by variant and epochs, so runs with another --voxel-epochs add rows instead of
+replacing them.
 
 Printed and written to <out>/geometry_defects.{json,md}: image AUROC overall and per defect
 type, training wall time (reading + preprocessing + training) and the training loop alone,
@@ -81,6 +84,16 @@ VARIANTS = {
     "voxel_gan_width32": {"args": VOXEL + ["--hparam", "base_width=32"],
                           "input": "voxel TSDF", "voxel": True},
 }
+# No learning: nearest-neighbour distance of the test input to the normal training inputs
+# (as benchmarks/nn_floor.py), what the representation alone separates.
+FLOORS = {
+    "nn_floor_voxel": {"config": {"mode": "voxel", "voxel_kind": "tsdf"},
+                       "input": "voxel TSDF", "voxel": True},
+    "nn_floor_rgbd": {"config": {"mode": "rgbd", "normalize": "standardize",
+                                 "depth_range_m": None}, "input": "RGB-D, part crop"},
+}
+FLOOR_SIZE_2D = 32
+VARIANTS.update(FLOORS)
 DEFAULT_VARIANTS = "voxel_gan,f_anogan_rgb,f_anogan_rgbd"
 
 
@@ -93,14 +106,17 @@ def ensure_dataset(folder: Path, spec: dict) -> Path:
     info_file = folder / "camera_info.json"
     if (folder / "train" / "good").is_dir() and info_file.exists():
         info = json.loads(info_file.read_text())
-        counts = {"train": count_frames(folder / "train" / "good")}
         for key in ("placement", "depth_artifacts"):
             if info.get(key) != spec[key]:
                 raise SystemExit(f"{folder} was written with {key}={info.get(key)!r}, not "
                                  f"{spec[key]!r}: remove it or use another --out")
-        if counts["train"] != spec["n_train"]:
-            raise SystemExit(f"{folder} has {counts['train']} training frames, not "
-                             f"{spec['n_train']}: remove it or use another --out")
+        expected = {"train/good": spec["n_train"], "test/good": spec["n_test_good"],
+                    **{f"test/{d}": spec["n_test_per_defect"] for d in spec["defects"]}}
+        for split, n in expected.items():
+            found = count_frames(folder / split)
+            if found != n:
+                raise SystemExit(f"{folder / split} has {found} frames, not {n} (other sizes, "
+                                 "or an interrupted write): remove it or use another --out")
         return folder
     log(f"writing the synthetic dataset to {folder}")
     write_dataset(folder, **spec)
@@ -170,6 +186,47 @@ def evaluate(row: dict, checkpoint: Path, data: Path, out: Path, key: str, args)
     return row
 
 
+def floor_row(name: str, size: int, data: Path, args) -> dict:
+    """The nearest-neighbour floor on the model inputs: bank = the normal training inputs
+    less the 10 % hold-out training keeps out; score = distance to the nearest one."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nn_floor import nearest_distances
+
+    from gan_anomaly_ros.data.folders import prepare_split
+    from gan_anomaly_ros.metrics import auroc
+    from gan_anomaly_ros.perception.preprocessing import PreprocessConfig
+    from gan_anomaly_ros.training import split_holdout
+    from gan_anomaly_ros.training.run import resolve_preprocessing
+
+    config = resolve_preprocessing(data, PreprocessConfig(size=size, crop_mode="part",
+                                                          **FLOORS[name]["config"]))
+    started = time.perf_counter()
+    train = prepare_split(data, "train", config, progress=False)
+    normal = train.inputs[train.labels == 0]
+    bank_idx, _ = split_holdout(len(normal), 0.1, args.seed)
+    bank = normal[bank_idx]
+    train_seconds = time.perf_counter() - started
+    test = prepare_split(data, "test", config, progress=False)
+    started = time.perf_counter()
+    scores = nearest_distances(test.inputs, bank)
+    ms = 1000 * (time.perf_counter() - started) / len(scores)
+    names = np.array(test.label_names)
+    good = scores[names == "good"]
+    per_type = {t: auroc(np.r_[np.zeros(len(good)), np.ones(int((names == t).sum()))],
+                         np.r_[good, scores[names == t]])
+                for t in sorted(set(names) - {"good"})}
+    statuses = {}
+    for _, status, _ in test.skipped or []:
+        statuses[status] = statuses.get(status, 0) + 1
+    return {"score": "nearest neighbour", "image_auroc": auroc(test.labels, scores),
+            "per_type": per_type, "train_seconds": round(train_seconds, 1),
+            "train_loop_seconds": 0.0, "ms_per_frame": round(ms, 2), "n_test": len(scores),
+            "n_train": len(bank), "train_left_out": len(train.skipped or []),
+            "test_left_out": len(test.skipped or []), "test_left_out_status": statuses}
+
+
 def fmt(value, digits=3):
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -217,6 +274,7 @@ def main(argv=None) -> int:
                         help="evaluate the checkpoints of an earlier run (training times kept)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / NAME))
     args = parser.parse_args(argv)
+    command_args = argv if argv is not None else sys.argv[1:]
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -232,8 +290,10 @@ def main(argv=None) -> int:
 
     def key_of(name):
         v = VARIANTS[name]
-        epochs = args.voxel_epochs if v.get("voxel") else args.epochs_2d
-        size = args.voxel_size if v.get("voxel") else args.size
+        epochs = 0 if name in FLOORS else args.voxel_epochs if v.get("voxel") \
+            else args.epochs_2d
+        size = args.voxel_size if v.get("voxel") else FLOOR_SIZE_2D if name in FLOORS \
+            else args.size
         return f"{name}_e{epochs}_s{size}", epochs, size
 
     done = []
@@ -241,7 +301,9 @@ def main(argv=None) -> int:
         variant = VARIANTS[name]
         key, epochs, size = key_of(name)
         log(f"=== {name} ({epochs} epochs, size {size})")
-        if "rescore" in variant:
+        if name in FLOORS:
+            row = floor_row(name, size, data, args)
+        elif "rescore" in variant:
             base_key = key_of(variant["rescore"])[0]
             base = out / "checkpoints" / f"{base_key}.safetensors"
             if not base.exists():
@@ -271,16 +333,25 @@ def main(argv=None) -> int:
                                              "train_seconds", "ms_per_frame")}))
 
     types = list(GEOMETRY_DEFECT_TYPES)
+    order = {n: i for i, n in enumerate(VARIANTS)}
     current = table([results[k] for k in done], types)
+    # The markdown keeps every stored row: the comparison (default variants and floors) and
+    # every voxel setting tried.
+    main_names = set(DEFAULT_VARIANTS.split(",")) | set(FLOORS)
+    main_rows = sorted((r for r in results.values() if r["variant"] in main_names),
+                       key=lambda r: (r["variant"] not in FLOORS, order[r["variant"]],
+                                      r["epochs"]))
     voxel_rows = sorted((r for r in results.values() if r["input"].startswith("voxel")),
-                        key=lambda r: (r["epochs"], r["variant"]))
+                        key=lambda r: (r["epochs"], order[r["variant"]]))
     verdicts = []
-    for r in (results[k] for k in done if results[k]["variant"] == "voxel_gan"):
+    for r in sorted((r for r in results.values() if r["variant"] == "voxel_gan"),
+                    key=lambda r: r["epochs"]):
         met = "met" if r["image_auroc"] >= TARGET else "MISSED"
         verdicts.append(f"Target voxel_gan image AUROC >= {TARGET:.2f} ({r['epochs']} epochs): "
                         f"{met} ({r['image_auroc']:.3f}).")
-    left_out = [f"{r['variant']}: {r['test_left_out_status']}"
-                for r in (results[k] for k in done) if r.get("test_left_out")]
+    left_out = [f"{r['variant']} ({r['epochs']} epochs): train {r.get('train_left_out')}, "
+                f"test {r.get('test_left_out')} {r.get('test_left_out_status') or ''}"
+                for r in results.values() if r.get("test_left_out") or r.get("train_left_out")]
     notes = (f"Dataset: synthetic RGB-D, placement random, depth artefacts on, {spec['n_train']} "
              f"training scenes, {spec['n_test_good']} good + {spec['n_test_per_defect']} per "
              f"defect type ({', '.join(types)}: depth only, colour identical to the good "
@@ -290,19 +361,19 @@ def main(argv=None) -> int:
              "training loop; 'eval ms/frame': model scoring as `gan-anomaly eval` reports it "
              "(preprocessing not included); 'left out': frames without a usable part "
              "(NO_PART / INVALID_INPUT) in train / test, not scored.")
-    text = (f"# Geometry-only defects: voxel GAN vs 2D\n\n{current}\n\n"
+    text = (f"# Geometry-only defects: voxel GAN vs 2D\n\n{table(main_rows, types)}\n\n"
             + ("\n".join(verdicts) + "\n\n" if verdicts else "")
-            + (f"Test frames left out: {'; '.join(left_out)}\n\n" if left_out else "")
-            + f"## Voxel settings tried (every run kept in {results_file.name})\n\n"
-            + table(voxel_rows, types) + f"\n\n{notes}\n\nCommand: `python "
-            f"benchmarks/geometry_defects.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
+            + f"Frames left out: {'; '.join(left_out) or 'none'}\n\n"
+            + f"## Voxel settings tried\n\n{table(voxel_rows, types)}\n\n{notes}\n\n"
+            "Rows come from every run recorded in "
+            f"{results_file.name} (with each row's train / eval commands). Last command: "
+            f"`python benchmarks/geometry_defects.py {' '.join(command_args)}`"
             f"\n\nLast run on: {machine()}\n")
     (out.parent / f"{NAME}.md").write_text(text)
     print(current)
     for line in verdicts:
         print(line)
-    if left_out:
-        print("test frames left out:", "; ".join(left_out))
+    print("frames left out:", "; ".join(left_out) or "none")
     return 0
 
 

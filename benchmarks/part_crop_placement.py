@@ -18,7 +18,13 @@ Runs (each `gan-anomaly train` + `gan-anomaly eval` as subprocesses, same epochs
 - fixed_random:  for reference, the old fixed centre crop (--crop fixed --center-crop 0.4)
   on the random-placement set: the part is mostly outside or cut by that crop, so it should be
   clearly worse;
+- part_random_rot30 (optional, --runs): part_random with --augment rotate=30 (random
+  placement turns the part by any yaw, the part crop centres it but does not turn it back;
+  the bolt pattern repeats every 60 degrees);
 - fixed_centered (optional, --runs): the fixed centre crop on the centred set, where it fits.
+
+The table and the markdown show every run stored for the same --epochs and --size, so
+optional runs added later join the default ones.
 
 Printed and written to <out>/part_crop_placement.{json,md}: image AUROC overall and per
 defect type, the part_random - part_centered difference, training wall time, evaluation ms
@@ -54,6 +60,9 @@ RUNS = {
     "fixed_random": {"placement": "random",
                      "args": MODEL + ["--crop", "fixed", "--center-crop", "0.4"],
                      "input": "RGB-D, fixed centre crop 0.4"},
+    "part_random_rot30": {"placement": "random",
+                          "args": MODEL + ["--crop", "part", "--augment", "rotate=30"],
+                          "input": "RGB-D, part crop, --augment rotate=30"},
     "fixed_centered": {"placement": "centered",
                        "args": MODEL + ["--crop", "fixed", "--center-crop", "0.4"],
                        "input": "RGB-D, fixed centre crop 0.4"},
@@ -93,7 +102,6 @@ def main(argv=None) -> int:
         folders[placement] = ensure_dataset(out / "data" / placement,
                                             dict(spec, placement=placement))
 
-    done = []
     for name in names:
         run = RUNS[name]
         key = f"{name}_e{args.epochs}_s{args.size}"
@@ -105,13 +113,15 @@ def main(argv=None) -> int:
                    placement=run["placement"], epochs=args.epochs, size=args.size,
                    device=args.device, threads=args.threads)
         results[key] = row
-        done.append(key)
         results_file.write_text(json.dumps({"dataset": spec, "machine": machine(),
                                             "rows": results}, indent=2))
         log(json.dumps({k: row[k] for k in ("variant", "image_auroc", "per_type",
                                              "train_seconds", "ms_per_frame")}))
 
-    rows = [results[k] for k in done]
+    order = {n: i for i, n in enumerate(RUNS)}
+    rows = sorted((r for r in results.values() if r["epochs"] == args.epochs
+                   and r["size"] == args.size and r["variant"] in order),
+                  key=lambda r: order[r["variant"]])
     by_name = {r["variant"]: r for r in rows}
     current = table(rows, list(DEFECT_TYPES), extra=(("placement", "placement"),),
                     first="run")

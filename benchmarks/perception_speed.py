@@ -85,6 +85,8 @@ def main() -> int:
             truth = np.array(frame.info["part_center_camera_m"])
             errors_mm.append(1000 * np.linalg.norm(prepared.part.centroid - truth))
     theirs, their_errors = [], []
+    if args.open3d_frames:
+        open3d_step(frames[0])                        # warm up too: imports, thread pools
     for frame in frames[:args.open3d_frames]:
         centre, ms = timed(open3d_step, frame)
         theirs.append(ms)

@@ -104,6 +104,10 @@ class PreprocessNode(Node):
         except ValueError as exc:
             self.health.report_error("bad_frame", f"frame {stamp_text(color)}: {exc}")
             frame = FrameInput(Status.INVALID_INPUT, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one broken frame must not stop the node
+            self.health.report_error("internal", f"frame {stamp_text(color)}: "
+                                     f"{type(exc).__name__}: {exc}")
+            frame = FrameInput(Status.INVALID_INPUT, f"internal error: {exc}")
         if frame.status is Status.NO_PART:
             self.health.count("no_part")
         elif frame.status is Status.INVALID_INPUT:

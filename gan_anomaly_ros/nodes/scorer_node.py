@@ -92,7 +92,8 @@ class ScorerNode(Node):
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any one frame
                 if not self.context.ok():
                     return  # Ctrl-C shut the context down under us: nothing left to publish
-                self.health.report_error("internal", f"{type(exc).__name__}: {exc}")
+                # Still a verdict: the robot must not wait for, or accept, this frame.
+                self.reject(message, "internal", f"{type(exc).__name__}: {exc}")
 
     def process_input(self, message: ModelInput):
         if message.preprocessing_id != self.expected_id:
@@ -153,7 +154,10 @@ class ScorerNode(Node):
         self.pub_score.publish(verdict)
         self.health.count("processed")
         if self.publish_images:
-            self.publish_maps(message, verdict, result, crop, roi)
+            try:
+                self.publish_maps(message, verdict, result, crop, roi)
+            except Exception as exc:  # noqa: BLE001 - the verdict is out; pictures are extra
+                self.health.report_error("images", f"{type(exc).__name__}: {exc}")
 
     @staticmethod
     def latency_ms(message: ModelInput) -> float:
