@@ -82,6 +82,9 @@ def read_metadata(path) -> Dict:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a .safetensors file "
+                              "(give the file `gan-anomaly train --out` wrote)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if _looks_pickled(path):

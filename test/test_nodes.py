@@ -228,9 +228,10 @@ def test_frames_not_inspected_never_come_out_good(small_checkpoint, ros_env, pee
 
 
 @pytest.mark.parametrize("model,reason", [("/nonexistent/model.safetensors", "does not exist"),
-                                          ("", "does not exist")])
+                                          ("{tmp}/missing.safetensors", "does not exist"),
+                                          ("{tmp}", "is a directory")])
 def test_scorer_refuses_to_start_without_a_usable_checkpoint(model, reason, ros_env, tmp_path):
-    spec = scorer_node(model or str(tmp_path / "missing.safetensors"), "cpu")
+    spec = scorer_node(model.format(tmp=tmp_path), "cpu")
     output = wait_process(start_node(spec, ros_env), timeout=60)
     assert reason in output
 
@@ -319,3 +320,132 @@ def test_replay_camera_needs_the_scale_of_8_bit_depth(ros_env, peer, tmp_path):
         stop_process(process)
     depth_mm = image_to_numpy(depths[0])
     assert depth_mm[0, 0] == 200 and depth_mm[20, 20] in (280, 240)  # levels x 2 mm
+
+
+def set_parameter(peer, node_name: str, name: str, value):
+    """What `ros2 param set` does: the node's SetParameters service. -> (successful, reason)"""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    client = peer.node.create_client(SetParameters, f"/{node_name}/set_parameters")
+    assert client.wait_for_service(timeout_sec=30), f"/{node_name}/set_parameters not offered"
+    future = client.call_async(SetParameters.Request(
+        parameters=[Parameter(name, value=value).to_parameter_msg()]))
+    deadline = time.monotonic() + 30
+    while not future.done():
+        assert time.monotonic() < deadline, "no answer from set_parameters"
+        time.sleep(0.05)
+    result = future.result().results[0]
+    peer.node.destroy_client(client)
+    return result.successful, result.reason
+
+
+def test_scorer_parameters_change_at_run_time_or_are_refused(small_checkpoint, ros_env, peer):
+    from sensor_msgs.msg import Image
+
+    from gan_anomaly_ros.msg import AnomalyScore, ModelInput
+
+    config = read_preprocessing(small_checkpoint)
+    good = model_input(config, np.zeros((config.size, config.size, 4), np.float32),
+                       config.fingerprint())
+    scores = peer.listen(AnomalyScore, "/anomaly_score")
+    heatmaps = peer.listen(Image, "/anomaly_heatmap")
+    publisher = peer.node.create_publisher(ModelInput, "/gan_anomaly/model_input", 10)
+    process = start_node(scorer_node(str(small_checkpoint), "cpu"), ros_env)
+
+    def verdict_after_change():
+        count = len(scores)
+        deadline = time.monotonic() + 30
+        while len(scores) <= count:
+            assert time.monotonic() < deadline, "no verdict"
+            publisher.publish(good)
+            time.sleep(0.3)
+        return scores[-1]
+
+    try:
+        wait_for_output(process, "threshold", timeout=90)
+        peer.wait_for_subscribers([publisher], process=process)
+        calibrated = verdict_after_change().threshold
+        assert set_parameter(peer, "scorer", "threshold", -1e6)[0]
+        low = verdict_after_change()
+        assert low.threshold == -1e6 and low.is_anomaly and low.score_normalized > 0.5
+        assert set_parameter(peer, "scorer", "threshold", 1e6)[0]
+        high = verdict_after_change()
+        assert high.threshold == 1e6 and not high.is_anomaly
+        assert calibrated not in (-1e6, 1e6)
+        # Pictures off: verdicts keep coming, heatmaps stop.
+        assert set_parameter(peer, "scorer", "publish_images", False)[0]
+        verdict_after_change()
+        time.sleep(1.0)
+        seen = len(heatmaps)
+        for _ in range(3):
+            verdict_after_change()
+        assert len(heatmaps) == seen
+        # What needs a restart is refused, with the reason, not "successful".
+        ok, reason = set_parameter(peer, "scorer", "model", "/tmp/other.safetensors")
+        assert not ok and "read-only" in reason.lower()
+        ok, reason = set_parameter(peer, "scorer", "threshold", float("nan"))
+        assert not ok and "finite" in reason
+        assert process.poll() is None
+    finally:
+        stop_process(process)
+
+
+def test_empty_model_means_the_default_model_everywhere(small_checkpoint, ros_env, tmp_path):
+    """model:='' (the params file's default) loads the default model, as the launch file does;
+    without one, the error says how to get it."""
+    import shutil
+
+    home = tmp_path / "home"
+    env = dict(ros_env, GAN_ANOMALY_HOME=str(home))
+    output = wait_process(start_node(scorer_node("", "cpu"), env), timeout=60)
+    assert "gan-anomaly demo" in output and "does not exist" in output
+    default = home / "models" / "default_rgbd.safetensors"
+    default.parent.mkdir(parents=True)
+    shutil.copy(small_checkpoint, default)
+    # As `ros2 run gan_anomaly_ros scorer_node --ros-args --params-file config/inspect.yaml`.
+    params = Path(__file__).resolve().parents[1] / "config" / "inspect.yaml"
+    processes = [start_module(f"gan_anomaly_ros.nodes.{name}_node", "--ros-args", "-r",
+                              f"__node:={name}", "--params-file", str(params), env=env)
+                 for name in ("preprocess", "scorer")]
+    try:
+        wait_for_output(processes[0], "preprocessing rgbd", timeout=90)
+        wait_for_output(processes[1], "threshold", timeout=90)
+    finally:
+        for process in processes:
+            stop_process(process)
+
+
+def test_part_finder_parameters_apply_on_the_next_frame(small_checkpoint, ros_env, peer):
+    from gan_anomaly_ros.data.synthetic import render_scene
+    from gan_anomaly_ros.msg import AnomalyScore, ModelInput
+    from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
+
+    intrinsics = D435_COLOR_640X480.scaled(320, 240)
+    scene = render_scene(2, intrinsics=intrinsics)
+    inputs = peer.listen(ModelInput, "/gan_anomaly/model_input")
+    pubs = camera_publishers(peer)
+    process = start_node(preprocess_node(str(small_checkpoint)), ros_env)
+
+    def status_of_next_frame():
+        count = len(inputs)
+        send_frame(peer, pubs, scene.color, "rgb8", scene.depth_mm, "16UC1", intrinsics)
+        return peer.wait_for("/gan_anomaly/model_input", count + 1, timeout=30,
+                             process=process)[-1].status
+
+    try:
+        wait_for_output(process, "preprocessing", timeout=90)
+        peer.wait_for_subscribers(pubs.values(), process=process)
+        assert status_of_next_frame() == AnomalyScore.INSPECTED
+        assert set_parameter(peer, "preprocess", "min_height_m", 0.1)[0]  # taller than the part
+        assert status_of_next_frame() == AnomalyScore.NO_PART
+        ok, reason = set_parameter(peer, "preprocess", "workspace_max", [1.0, 1.0])
+        assert not ok and "workspace_max" in reason
+        ok, reason = set_parameter(peer, "preprocess", "min_height_m", 0.9)  # above max_height
+        assert not ok and "min_height_m" in reason
+        assert set_parameter(peer, "preprocess", "min_height_m", 0.005)[0]
+        assert status_of_next_frame() == AnomalyScore.INSPECTED
+        ok, reason = set_parameter(peer, "preprocess", "slop", 0.2)
+        assert not ok and "read-only" in reason.lower()
+    finally:
+        stop_process(process)

@@ -10,6 +10,7 @@ or with unusable depth go on as NO_PART / INVALID_INPUT, so the scorer can say s
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from builtin_interfaces.msg import Time
 from rclpy.node import Node
@@ -25,10 +26,37 @@ from ..ros.part_messages import part_cloud, part_fields, voxel_grid_message
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_depth_m, image_to_rgb, numpy_to_image
 from ..ros.node_main import StartupError, run_node
+from ..ros.parameters import declare_dynamic, declare_model, declare_read_only, on_parameter_changes
 from ..ros.qos import RELIABLE_OUT, reliable_camera_qos
 from ..ros.time_sync import sensor_qos, subscribe_synchronized
 
 CAMERA_QOS = {"reliable": reliable_camera_qos, "best_effort": sensor_qos}
+_DEFAULTS = PartFinderConfig()
+# Part finder parameters: name -> (default, description); all can change at run time.
+FINDER_PARAMETERS = {
+    "workspace_min": ([-10.0, -10.0, 0.0], "workspace box corner [x, y, z], camera optical "
+                      "frame, metres"),
+    "workspace_max": ([10.0, 10.0, 10.0], "opposite corner of the workspace box"),
+    "min_depth_m": (_DEFAULTS.min_depth_m, "depth below this is no measurement"),
+    "max_depth_m": (_DEFAULTS.max_depth_m, "depth beyond this is no measurement"),
+    "plane_distance_m": (_DEFAULTS.plane_distance_m, "RANSAC inlier band of the plane"),
+    "min_height_m": (_DEFAULTS.min_height_m, "above the plane: part, not table"),
+    "min_part_area": (_DEFAULTS.min_part_area, "share of the image; smaller regions: NO_PART"),
+    "min_valid_fraction": (_DEFAULTS.min_valid_fraction, "share of the part's outline with "
+                           "valid depth, else INVALID_INPUT"),
+}
+
+
+def finder_config(values) -> PartFinderConfig:
+    """Parameter values -> PartFinderConfig; ValueError says what is wrong."""
+    values = dict(values)
+    for name in ("workspace_min", "workspace_max"):
+        box = tuple(float(v) for v in values[name])
+        if len(box) != 3:
+            raise ValueError(f"{name} must be [x, y, z] metres in the camera frame, got {box}")
+        values[name] = box
+    return PartFinderConfig(**{k: v if isinstance(v, tuple) else float(v)
+                               for k, v in values.items()})
 
 
 def wall_time_msg() -> Time:
@@ -44,12 +72,13 @@ def stamp_text(message) -> str:
 class PreprocessNode(Node):
     def __init__(self):
         super().__init__("preprocess")
-        model = self.declare_parameter("model", "").value
-        slop = float(self.declare_parameter("slop", 0.05).value)
-        queue_size = int(self.declare_parameter("queue_size", 10).value)
+        model = declare_model(self)
+        slop = float(declare_read_only(self, "slop", 0.05, "s, colour/depth/camera_info "
+                                       "synchronisation tolerance"))
+        queue_size = int(declare_read_only(self, "queue_size", 10, "synchroniser queue"))
         # realsense-ros publishes reliable by default; best effort matches either kind of
         # publisher but loses large frames (fragmented over UDP) under load.
-        reliability = self.declare_parameter("camera_qos", "reliable").value
+        reliability = declare_read_only(self, "camera_qos", "reliable", "reliable | best_effort")
         if reliability not in CAMERA_QOS:
             raise StartupError(f"camera_qos must be one of {sorted(CAMERA_QOS)}, got "
                                f"{reliability!r}")
@@ -61,9 +90,14 @@ class PreprocessNode(Node):
         self.finder = self.part_finder_config()
         # A part crop cannot work without finding the part; otherwise it is a choice (off for
         # scenes without a supporting plane, e.g. a camera filling its view with one surface).
-        self.find_part = bool(self.declare_parameter("find_part", True).value) or \
-            self.config.crop_mode == "part"
-        self.cloud_points = int(self.declare_parameter("cloud_points", 20000).value)
+        self.find_part = bool(declare_read_only(
+            self, "find_part", True, "look for the part on a supporting plane")) or \
+            self.config.crop_mode == "part" or self.config.mode == "voxel"
+        self.cloud_points = int(declare_dynamic(self, "cloud_points", 20000,
+                                                "at most this many points in the part cloud"))
+        on_parameter_changes(self, {
+            **{name: partial(self.set_finder_parameter, name) for name in FINDER_PARAMETERS},
+            "cloud_points": self.set_cloud_points})
         self.health = NodeHealth(self, "preprocess")
         self.publisher = self.create_publisher(ModelInput, "model_input", RELIABLE_OUT)
         self.sync = subscribe_synchronized(
@@ -75,22 +109,24 @@ class PreprocessNode(Node):
             f"sync: {self.sync.implementation})")
 
     def part_finder_config(self) -> PartFinderConfig:
-        defaults = PartFinderConfig()
-        values = {}
-        for name in ("min_height_m", "plane_distance_m", "min_valid_fraction", "min_part_area",
-                     "min_depth_m", "max_depth_m"):
-            values[name] = float(self.declare_parameter(name, getattr(defaults, name)).value)
-        for name, default in (("workspace_min", [-10.0, -10.0, 0.0]),
-                              ("workspace_max", [10.0, 10.0, 10.0])):
-            box = [float(v) for v in self.declare_parameter(name, default).value]
-            if len(box) != 3:
-                raise StartupError(f"parameter {name} must be [x, y, z] metres in the camera "
-                                   f"frame, got {box}")
-            values[name] = tuple(box)
+        """The part finder's settings from parameters; they can change at run time (the next
+        frame uses them), e.g. to fit the workspace box while watching rviz."""
+        values = {name: declare_dynamic(self, name, default, description)
+                  for name, (default, description) in FINDER_PARAMETERS.items()}
         try:
-            return PartFinderConfig(**values)
+            return finder_config(values)
         except ValueError as exc:
             raise StartupError(f"part finder parameters: {exc}") from exc
+
+    def set_finder_parameter(self, name, value) -> None:
+        values = {key: getattr(self.finder, key) for key in FINDER_PARAMETERS}
+        values[name] = value
+        self.finder = finder_config(values)   # raises ValueError: the change is refused
+
+    def set_cloud_points(self, value) -> None:
+        if int(value) < 1:
+            raise ValueError("cloud_points must be >= 1")
+        self.cloud_points = int(value)
 
     def on_frame(self, color: Image, depth: Image, info: CameraInfo):
         received = wall_time_msg()

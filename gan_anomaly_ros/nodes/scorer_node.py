@@ -12,8 +12,10 @@ than queued, so a verdict is never about a part that left the cell long ago.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -33,6 +35,7 @@ from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_numpy, image_to_rgb, numpy_to_image
 from ..ros.latest_mailbox import LatestMailbox
 from ..ros.node_main import StartupError, run_node
+from ..ros.parameters import declare_dynamic, declare_model, declare_read_only, on_parameter_changes
 from ..ros.qos import SCORER_IN, RELIABLE_OUT
 from ..scoring import InputMismatchError, Scorer
 
@@ -46,12 +49,14 @@ def stamp_ns(stamp) -> int:
 class ScorerNode(Node):
     def __init__(self):
         super().__init__("scorer")
-        model = self.declare_parameter("model", "").value
-        device = self.declare_parameter("device", "auto").value
-        self.publish_images = bool(self.declare_parameter("publish_images", True).value)
+        model = declare_model(self)
+        device = declare_read_only(self, "device", "auto", "auto | cpu | cuda[:N]")
+        self.publish_images = bool(declare_dynamic(
+            self, "publish_images", True, "heatmap, overlay, anomaly cloud and markers"))
         # 0 keeps torch's default; on a small shared CPU, 1 avoids threads fighting the camera
         # driver and the other nodes for cores.
-        threads = int(self.declare_parameter("torch_threads", 0).value)
+        threads = int(declare_read_only(self, "torch_threads", 0, "torch CPU threads, 0: "
+                                        "torch's default"))
         if threads > 0:
             torch.set_num_threads(threads)
         if device.split(":")[0] not in DEVICE_CHOICES:
@@ -61,6 +66,14 @@ class ScorerNode(Node):
         except (CheckpointError, ValueError) as exc:
             raise StartupError(f"parameter model: {exc}") from exc
         checkpoint = self.scorer.checkpoint
+        # The threshold in use: the checkpoint's calibration unless set (params file, launch
+        # argument threshold:=, or `ros2 param set /scorer threshold X` at run time).
+        threshold = float(declare_dynamic(
+            self, "threshold", float(checkpoint.calibration.threshold),
+            "decision threshold in score units (default: the checkpoint's calibration)"))
+        self.set_threshold(threshold)
+        on_parameter_changes(self, {"threshold": self.set_threshold,
+                                    "publish_images": self.set_publish_images})
         self.expected_id = checkpoint.preprocessing.fingerprint()
         self.health = NodeHealth(self, "scorer")
         self.pub_score = self.create_publisher(AnomalyScore, "anomaly_score", RELIABLE_OUT)
@@ -75,7 +88,17 @@ class ScorerNode(Node):
         self.worker.start()
         self.get_logger().info(
             f"model {checkpoint.model.name} ({checkpoint.checkpoint_id}) on {self.scorer.device}, "
-            f"threshold {checkpoint.calibration.threshold:.4g}")
+            f"threshold {self.scorer.calibration.threshold:.4g}")
+
+    def set_threshold(self, value) -> None:
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"the threshold must be a finite number, got {value}")
+        # Scorer.calibration is read once per frame: the next frame uses the new threshold.
+        self.scorer.calibration = replace(self.scorer.checkpoint.calibration, threshold=value)
+
+    def set_publish_images(self, value) -> None:
+        self.publish_images = bool(value)
 
     def on_input(self, message: ModelInput):
         self.health.count("received")
@@ -125,7 +148,7 @@ class ScorerNode(Node):
         checkpoint = self.scorer.checkpoint
         verdict = AnomalyScore(
             header=message.header, status=int(status), status_detail=detail, score=NAN,
-            score_normalized=NAN, threshold=checkpoint.calibration.threshold, is_anomaly=True,
+            score_normalized=NAN, threshold=self.scorer.calibration.threshold, is_anomaly=True,
             model_name=checkpoint.model.name, checkpoint_id=checkpoint.checkpoint_id,
             centroid=NAN_POINT, latency_ms=self.latency_ms(message))
         if status is Status.NO_PART:  # the plane was seen: nothing to pick
@@ -172,7 +195,7 @@ class ScorerNode(Node):
         return AnomalyScore(
             header=message.header, status=AnomalyScore.INSPECTED, score=result.score,
             score_normalized=result.score_normalized,
-            threshold=checkpoint.calibration.threshold, is_anomaly=result.is_anomaly,
+            threshold=self.scorer.calibration.threshold, is_anomaly=result.is_anomaly,
             model_name=checkpoint.model.name, checkpoint_id=checkpoint.checkpoint_id,
             roi=roi_msg, centroid=message.centroid, part_pose=message.part_pose,
             part_size=message.part_size, valid_depth_fraction=message.valid_depth_fraction,
