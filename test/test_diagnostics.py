@@ -57,8 +57,10 @@ def test_counters_and_levels(node, capfd):
     status = health.status()
     assert status.level == DiagnosticStatus.WARN
     assert "decode x5" in status.message and "model x1" in status.message
-    assert values(status) == {"received": "3", "processed": "1", "dropped": "0",
-                              "custom": "1", "errors.decode": "5", "errors.model": "1"}
+    reported = values(status)
+    assert float(reported.pop("seconds_since_input")) < 60
+    assert reported == {"received": "3", "processed": "1", "dropped": "0",
+                        "custom": "1", "errors.decode": "5", "errors.model": "1"}
 
     assert health.status().level == DiagnosticStatus.OK  # no new errors since last report
     health.report_error("decode", "again")
@@ -90,3 +92,17 @@ def test_diagnostic_array_published(node):
     assert values(status)["received"] == "2" and values(status)["errors.sync"] == "1"
     assert got[0].header.stamp.sec > 0
     health.destroy()
+
+
+def test_no_input_for_a_while_warns_until_frames_return(node):
+    from gan_anomaly_ros.ros.diagnostics import NodeHealth
+
+    health = NodeHealth(node, task="scoring", period=3600.0, stale_after=0.2)
+    health.count("received")
+    assert health.status().level == DiagnosticStatus.OK
+    time.sleep(0.3)
+    stale = health.status()
+    assert stale.level == DiagnosticStatus.WARN and "no input for" in stale.message
+    assert float(values(stale)["seconds_since_input"]) >= 0.2
+    health.count("received")
+    assert health.status().level == DiagnosticStatus.OK

@@ -114,7 +114,7 @@ def camera_publishers(peer):
 
 
 def send_frame(peer, pubs, color_array, color_encoding, depth_array, depth_encoding,
-               intrinsics=None):
+               intrinsics=None, depth_frame="camera_color_optical_frame"):
     """One synchronised colour + depth + camera_info set; returns its stamp."""
     from sensor_msgs.msg import CameraInfo
 
@@ -129,6 +129,7 @@ def send_frame(peer, pubs, color_array, color_encoding, depth_array, depth_encod
     for message in (color, depth, info):
         message.header.stamp = stamp
         message.header.frame_id = "camera_color_optical_frame"
+    depth.header.frame_id = depth_frame
     pubs["color"].publish(color)
     pubs["depth"].publish(depth)
     pubs["info"].publish(info)
@@ -151,11 +152,16 @@ def test_preprocess_passes_bad_frames_on_as_invalid_and_keeps_running(small_chec
                       "aligned"),
         "uncalibrated": (np.zeros((120, 160, 3), np.uint8), "rgb8", table, None, "K is zero"),
         "empty_table": (np.zeros((120, 160, 3), np.uint8), "bgr8", table, intrinsics,
-                        "nothing above the plane")}
+                        "nothing above the plane"),
+        # Same size, but the depth camera's own frame: a RealSense's unaligned depth topic.
+        "depth_frame": (np.zeros((120, 160, 3), np.uint8), "rgb8", table, intrinsics,
+                        "not aligned")}
     try:
         wait_for_output(process, "preprocessing rgbd", timeout=90)
         peer.wait_for_subscribers(pubs.values(), process=process)
-        stamps = {send_frame(peer, pubs, c, e, d, "16UC1", k): name
+        stamps = {send_frame(peer, pubs, c, e, d, "16UC1", k,
+                             "camera_depth_optical_frame" if name == "depth_frame"
+                             else "camera_color_optical_frame"): name
                   for name, (c, e, d, k, _) in frames.items()}
         got = peer.wait_for("/gan_anomaly/model_input", len(frames), timeout=60,
                             process=process)
@@ -421,9 +427,15 @@ def test_part_finder_parameters_apply_on_the_next_frame(small_checkpoint, ros_en
     from gan_anomaly_ros.msg import AnomalyScore, ModelInput
     from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
 
+    from diagnostic_msgs.msg import DiagnosticArray
+
     intrinsics = D435_COLOR_640X480.scaled(320, 240)
     scene = render_scene(2, intrinsics=intrinsics)
     inputs = peer.listen(ModelInput, "/gan_anomaly/model_input")
+    diagnostics = peer.listen(DiagnosticArray, "/diagnostics")
+
+    def preprocess_statuses():
+        return [s for a in list(diagnostics) for s in a.status if s.name.startswith("preprocess")]
     pubs = camera_publishers(peer)
     process = start_node(preprocess_node(str(small_checkpoint)), ros_env)
 
@@ -436,7 +448,17 @@ def test_part_finder_parameters_apply_on_the_next_frame(small_checkpoint, ros_en
     try:
         wait_for_output(process, "preprocessing", timeout=90)
         peer.wait_for_subscribers(pubs.values(), process=process)
+        # No camera yet: diagnostics say so (stale_after_s 2) instead of OK.
+        deadline = time.monotonic() + 30
+        while not any("no input" in s.message for s in preprocess_statuses()):
+            assert time.monotonic() < deadline, [s.message for s in preprocess_statuses()]
+            time.sleep(0.2)
         assert status_of_next_frame() == AnomalyScore.INSPECTED
+        seen = len(preprocess_statuses())
+        for _ in range(3):   # frames again: the next report is OK
+            status_of_next_frame()
+            time.sleep(0.4)
+        assert any(s.message == "ok" for s in preprocess_statuses()[seen:])
         assert set_parameter(peer, "preprocess", "min_height_m", 0.1)[0]  # taller than the part
         assert status_of_next_frame() == AnomalyScore.NO_PART
         ok, reason = set_parameter(peer, "preprocess", "workspace_max", [1.0, 1.0])

@@ -65,6 +65,10 @@ def wall_time_msg() -> Time:
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
+def stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
 def stamp_text(message) -> str:
     return f"{message.header.stamp.sec}.{message.header.stamp.nanosec:09d}"
 
@@ -93,12 +97,18 @@ class PreprocessNode(Node):
         self.find_part = bool(declare_read_only(
             self, "find_part", True, "look for the part on a supporting plane")) or \
             self.config.crop_mode == "part" or self.config.mode == "voxel"
+        self.max_stamp_skew = float(declare_dynamic(
+            self, "max_stamp_skew_s", 5.0, "warn when a frame's stamp is further than this "
+            "from the node's clock; 0: off"))
         self.cloud_points = int(declare_dynamic(self, "cloud_points", 20000,
                                                 "at most this many points in the part cloud"))
         on_parameter_changes(self, {
             **{name: partial(self.set_finder_parameter, name) for name in FINDER_PARAMETERS},
-            "cloud_points": self.set_cloud_points})
-        self.health = NodeHealth(self, "preprocess")
+            "cloud_points": self.set_cloud_points,
+            "max_stamp_skew_s": lambda value: setattr(self, "max_stamp_skew", float(value))})
+        stale_after = float(declare_read_only(
+            self, "stale_after_s", 2.0, "diagnostics WARN after this long without input; 0: off"))
+        self.health = NodeHealth(self, "preprocess", stale_after=stale_after)
         self.publisher = self.create_publisher(ModelInput, "model_input", RELIABLE_OUT)
         self.sync = subscribe_synchronized(
             self, [(Image, "color/image_raw"), (Image, "depth/image_raw"),
@@ -107,6 +117,17 @@ class PreprocessNode(Node):
         self.get_logger().info(
             f"preprocessing {self.config.mode} {self.config.size}px (id {self.preprocessing_id}, "
             f"sync: {self.sync.implementation})")
+
+    def check_stamp(self, color: Image) -> None:
+        """A stamp far from this machine's clock (unsynchronised clocks, a bag replayed
+        without use_sim_time) breaks matching verdicts to TF: counted and warned about."""
+        if self.max_stamp_skew <= 0:
+            return
+        skew = abs(self.get_clock().now().nanoseconds - stamp_ns(color.header.stamp)) / 1e9
+        if skew > self.max_stamp_skew:
+            self.health.report_error("stamp_skew", f"frame {stamp_text(color)} is {skew:.1f} s "
+                                     "from this node's clock (use_sim_time for bags? clocks "
+                                     "synchronised?)")
 
     def part_finder_config(self) -> PartFinderConfig:
         """The part finder's settings from parameters; they can change at run time (the next
@@ -131,6 +152,7 @@ class PreprocessNode(Node):
     def on_frame(self, color: Image, depth: Image, info: CameraInfo):
         received = wall_time_msg()
         self.health.count("received")
+        self.check_stamp(color)
         rgb = None
         try:
             frame, rgb = self.prepare(color, depth, info)
@@ -158,6 +180,11 @@ class PreprocessNode(Node):
         if (info.width, info.height) not in ((0, 0), (color.width, color.height)):
             raise ValueError(f"camera_info is {info.width}x{info.height} but the colour "
                              f"image is {color.width}x{color.height}")
+        if depth.header.frame_id and color.header.frame_id and \
+                depth.header.frame_id != color.header.frame_id:
+            raise ValueError(f"depth is in frame {depth.header.frame_id!r}, colour in "
+                             f"{color.header.frame_id!r}: not aligned; subscribe to the aligned "
+                             "depth (realsense2_camera align_depth.enable:=true)")
         if (depth.width, depth.height) != (color.width, color.height):
             raise ValueError(f"depth is {depth.width}x{depth.height}, colour "
                              f"{color.width}x{color.height}: subscribe to the aligned depth "

@@ -75,7 +75,9 @@ class ScorerNode(Node):
         on_parameter_changes(self, {"threshold": self.set_threshold,
                                     "publish_images": self.set_publish_images})
         self.expected_id = checkpoint.preprocessing.fingerprint()
-        self.health = NodeHealth(self, "scorer")
+        stale_after = float(declare_read_only(
+            self, "stale_after_s", 2.0, "diagnostics WARN after this long without input; 0: off"))
+        self.health = NodeHealth(self, "scorer", stale_after=stale_after)
         self.pub_score = self.create_publisher(AnomalyScore, "anomaly_score", RELIABLE_OUT)
         self.pub_heatmap = self.create_publisher(Image, "anomaly_heatmap", RELIABLE_OUT)
         self.pub_overlay = self.create_publisher(Image, "anomaly_overlay", RELIABLE_OUT)

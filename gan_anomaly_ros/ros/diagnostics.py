@@ -1,6 +1,7 @@
 """Health counters for our nodes, published as diagnostic_msgs/DiagnosticArray on /diagnostics."""
 
 import threading
+import time
 
 __all__ = ["NodeHealth"]
 
@@ -21,7 +22,7 @@ class NodeHealth:
     BASE_COUNTERS = ("received", "processed", "dropped")
 
     def __init__(self, node, task="inspection", hardware_id="", period=1.0,
-                 error_log_period=2.0, topic="/diagnostics"):
+                 error_log_period=2.0, topic="/diagnostics", stale_after=0.0):
         from diagnostic_msgs.msg import DiagnosticArray
 
         self._node = node
@@ -30,6 +31,10 @@ class NodeHealth:
         self.error_log_period = error_log_period
         self._lock = threading.Lock()
         self._counters = {name: 0 for name in self.BASE_COUNTERS}
+        # No input for stale_after seconds (0: never) makes the status WARN: a camera that
+        # stopped must not look healthy.
+        self.stale_after = float(stale_after)
+        self._last_input = time.monotonic()
         self._last = dict(self._counters)  # counters at the previous report
         self._loggers = {}
         self._publisher = node.create_publisher(DiagnosticArray, topic, 10)
@@ -39,6 +44,8 @@ class NodeHealth:
         """Add ``n`` to counter ``name`` (created at 0 on first use)."""
         with self._lock:
             self._counters[name] = self._counters.get(name, 0) + n
+            if name == "received":
+                self._last_input = time.monotonic()
 
     def counters(self):
         """A copy of all counters."""
@@ -66,6 +73,7 @@ class NodeHealth:
         with self._lock:
             counters, last = dict(self._counters), self._last
             self._last = dict(counters)
+            silent = time.monotonic() - self._last_input
         new_errors = {name[len("errors."):]: value - last.get(name, 0)
                       for name, value in counters.items()
                       if name.startswith("errors.") and value > last.get(name, 0)}
@@ -78,9 +86,15 @@ class NodeHealth:
             message = f"errors since last report: {detail}"
             if not processed:
                 message += "; nothing processed"
+        if self.stale_after > 0 and silent > self.stale_after:
+            level = max(level, DiagnosticStatus.WARN)
+            stale = f"no input for {silent:.1f} s"
+            message = stale if message == "ok" else f"{stale}; {message}"
+        values = [KeyValue(key=k, value=str(v)) for k, v in counters.items()]
+        values.append(KeyValue(key="seconds_since_input", value=f"{silent:.1f}"))
         return DiagnosticStatus(
             level=level, name=self.name, message=message, hardware_id=self.hardware_id,
-            values=[KeyValue(key=k, value=str(v)) for k, v in counters.items()])
+            values=values)
 
     def publish(self):
         """Publish one DiagnosticArray now (the timer calls this); returns it."""
