@@ -149,7 +149,9 @@ def main(argv=None) -> int:
              "(NO_PART / INVALID_INPUT) in train / test, not scored.")
     text = (f"# Part-centred crop vs placement\n\n{current}\n\n" + "\n".join(verdicts)
             + ("\n\nFrames left out: " + "; ".join(left_out) if left_out else "")
-            + f"\n\n{notes}\n\nCommand: `python benchmarks/part_crop_placement.py "
+            + f"\n\n{notes}\n\nRows: every run stored in {results_file.name} for these "
+            "epochs and size (with each row's train / eval commands). Last command: "
+            "`python benchmarks/part_crop_placement.py "
             f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
             f"Last run on: {machine()}\n")
     (out.parent / f"{NAME}.md").write_text(text)

@@ -101,8 +101,18 @@ class RunningGraph:
         self.stop()
 
 
+class StopRequested(Exception):
+    """SIGTERM (systemd, docker stop, a supervisor): stop the graph as Ctrl-C does."""
+
+
+def _raise_stop(signum, _frame):
+    raise StopRequested(signal.Signals(signum).name)
+
+
 def run_until_interrupted(graph: Graph) -> int:
-    """`gan-anomaly bringup`: run until Ctrl-C or until a node dies; returns an exit code."""
+    """`gan-anomaly bringup`: run until Ctrl-C or SIGTERM, or until a node dies; stops every
+    node it started before it exits (none is left orphaned); returns an exit code."""
+    signal.signal(signal.SIGTERM, _raise_stop)
     running = RunningGraph(graph)
     try:
         while True:
@@ -112,7 +122,8 @@ def run_until_interrupted(graph: Graph) -> int:
                 running.stop()
                 return 1
             threading.Event().wait(0.5)
-    except KeyboardInterrupt:
-        print("[bringup] Ctrl-C: stopping nodes", file=sys.stderr)
+    except (KeyboardInterrupt, StopRequested) as exc:
+        reason = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        print(f"[bringup] {reason}: stopping nodes", file=sys.stderr)
         running.stop()
         return 0

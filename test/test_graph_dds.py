@@ -196,3 +196,47 @@ def test_the_3d_graph_scores_voxel_grids_of_the_part(voxel_checkpoint, ros_env):
     assert (cloud["anomaly"] > 0).mean() > 0.95
     assert [m for m in listener.images["markers"].markers if m.ns == "part"]
     assert HEATMAP_TOPIC not in listener.images, "a voxel model has no image heatmap"
+
+
+def test_bringup_stops_its_nodes_on_sigterm(small_checkpoint, ros_env):
+    """What systemd, docker stop and supervisors send: bringup stops every node it started
+    and exits 0, leaving none orphaned."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def node_pids():
+        """The node processes bringup started (children of it, or orphans of it: those are
+        re-parented, so they are found by their command line of this test's ROS domain)."""
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                environ = (proc / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if "gan_anomaly_ros.nodes." in cmdline and marker in environ:
+                found.append(int(proc.name))
+        return found
+
+    marker = f"GAN_ANOMALY_TEST_MARKER={time.monotonic_ns()}".encode()
+
+    bringup = subprocess.Popen(
+        [sys.executable, "-m", "gan_anomaly_ros.cli", "bringup", "--camera", "replay",
+         "--model", str(small_checkpoint), "--device", "cpu"],
+        env=dict(ros_env, GAN_ANOMALY_TEST_MARKER=marker.decode().split("=", 1)[1]),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while len(node_pids()) < 3:
+        assert time.monotonic() < deadline and bringup.poll() is None, "nodes did not start"
+        time.sleep(0.2)
+    time.sleep(2.0)  # let them get past startup
+    bringup.send_signal(signal.SIGTERM)
+    output, _ = bringup.communicate(timeout=60)
+    assert bringup.returncode == 0, output
+    assert "SIGTERM: stopping nodes" in output
+    deadline = time.monotonic() + 10
+    while node_pids():
+        assert time.monotonic() < deadline, f"orphaned node processes: {node_pids()}"
+        time.sleep(0.2)
