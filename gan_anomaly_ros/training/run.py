@@ -374,7 +374,7 @@ def resolve_preprocessing(data_dir, preprocessing: PreprocessConfig,
                if preprocessing.crop_mode == "fixed" else None)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    if preprocessing.uses_depth and preprocessing.depth_range_m is None:
+    if preprocessing.mode == "rgbd" and preprocessing.depth_range_m is None:
         chosen = estimate_depth_range(data_dir, preprocessing, depth_format)
         print(f"relative-depth range from the training images: +-{chosen * 1000:.1f} mm",
               file=sys.stderr)
