@@ -26,6 +26,8 @@ HEATMAP_TOPIC = "/anomaly_heatmap"
 OVERLAY_TOPIC = "/anomaly_overlay"
 ANOMALY_CLOUD_TOPIC = "/anomaly_cloud"
 MARKERS_TOPIC = "/anomaly_markers"
+SORT_DECISION_TOPIC = "/sort_decision"
+PICK_TARGET_TOPIC = "/pick_target"
 
 CAMERAS = ("realsense", "replay")
 
@@ -102,6 +104,16 @@ def scorer_node(model: str, device: str) -> NodeSpec:
                                 ("anomaly_overlay", OVERLAY_TOPIC),
                                 ("anomaly_cloud", ANOMALY_CLOUD_TOPIC),
                                 ("anomaly_markers", MARKERS_TOPIC)))
+
+
+def sorting_client_node(**parameters) -> NodeSpec:
+    """The example robot-side client (not part of the inspection graph: a robot cell runs its
+    own, this one shows the pattern)."""
+    return NodeSpec(executable="sorting_client_node", name="sorting_client",
+                    module=f"{PACKAGE}.nodes.sorting_client_node", parameters=dict(parameters),
+                    remappings=(("anomaly_score", SCORE_TOPIC),
+                                ("sort_decision", SORT_DECISION_TOPIC),
+                                ("pick_target", PICK_TARGET_TOPIC)))
 
 
 def inspection_graph(camera: str = "replay", model: str = "", device: str = "auto",

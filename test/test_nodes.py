@@ -471,3 +471,49 @@ def test_part_finder_parameters_apply_on_the_next_frame(small_checkpoint, ros_en
         assert not ok and "read-only" in reason.lower()
     finally:
         stop_process(process)
+
+
+def test_sorting_client_decides_per_part_and_never_accepts_what_was_not_inspected(ros_env,
+                                                                                  peer):
+    from geometry_msgs.msg import Point, PoseStamped
+
+    from gan_anomaly_ros.graph import sorting_client_node
+    from gan_anomaly_ros.msg import AnomalyScore, SortDecision
+    from gan_anomaly_ros.ros.qos import RELIABLE_OUT
+
+    decisions = peer.listen(SortDecision, "/sort_decision", RELIABLE_OUT)
+    picks = peer.listen(PoseStamped, "/pick_target", RELIABLE_OUT)
+    publisher = peer.node.create_publisher(AnomalyScore, "/anomaly_score", RELIABLE_OUT)
+    process = start_node(sorting_client_node(accept_after=3, reject_after=2, retry_after=3),
+                         ros_env)
+
+    def verdict(status, is_anomaly, x=0.0):
+        message = AnomalyScore(status=status, is_anomaly=is_anomaly,
+                               centroid=Point(x=x, y=0.0, z=0.5))
+        message.header.frame_id = "camera_color_optical_frame"
+        message.part_pose.position = message.centroid
+        message.part_pose.orientation.w = 1.0
+        return message
+
+    sequence = (
+        # Part A: good, good, one anomalous frame, then three good: accepted (hysteresis).
+        [verdict(1, False)] * 2 + [verdict(1, True)] + [verdict(1, False)] * 3 +
+        [verdict(2, True)] +                                  # the cell empties
+        # Part B elsewhere: two anomalous frames: rejected.
+        [verdict(1, True, 0.1)] * 2 + [verdict(2, True)] +
+        # Part C: unusable frames only (even one claiming is_anomaly false): retry, no pick.
+        [verdict(3, True), verdict(3, False), verdict(3, True)])
+    try:
+        wait_for_output(process, "sorting:", timeout=60)
+        peer.wait_for_subscribers([publisher], process=process)
+        for message in sequence:
+            publisher.publish(message)
+            time.sleep(0.05)
+        got = peer.wait_for("/sort_decision", 3, timeout=30, process=process)
+        time.sleep(0.5)
+    finally:
+        stop_process(process)
+    assert [d.decision for d in got] == [SortDecision.ACCEPT, SortDecision.REJECT,
+                                         SortDecision.RETRY]
+    assert [round(p.pose.position.x, 3) for p in picks] == [0.0, 0.1]
+    assert got[0].frames == 3 and got[2].reason == "3 frames in a row not inspected"
