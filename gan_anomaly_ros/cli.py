@@ -220,7 +220,7 @@ def cmd_bringup(args) -> int:
 
     replay = {"source": args.source, "rate": args.rate}
     graph = inspection_graph(camera=args.camera, model=args.model, device=args.device,
-                             replay=replay)
+                             replay=replay, threshold=args.threshold)
     try:
         return run_until_interrupted(graph)
     except BringupError as exc:
@@ -346,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     bringup.add_argument("--source", default="synthetic",
                          help="replay source: synthetic or a dataset folder")
     bringup.add_argument("--rate", type=float, default=5.0, help="replay rate in Hz")
+    bringup.add_argument("--threshold", type=float, default=None,
+                         help="decision threshold (default: the checkpoint's calibrated one)")
     bringup.set_defaults(func=cmd_bringup)
     return parser
 

@@ -95,10 +95,13 @@ def preprocess_node(model: str) -> NodeSpec:
                                 ("model_input", MODEL_INPUT_TOPIC)))
 
 
-def scorer_node(model: str, device: str) -> NodeSpec:
+def scorer_node(model: str, device: str, threshold: Optional[float] = None) -> NodeSpec:
+    """``threshold``: override the checkpoint's calibrated threshold (None: keep it)."""
     return NodeSpec(executable="scorer_node", name="scorer",
                     module=f"{PACKAGE}.nodes.scorer_node",
-                    parameters={"model": model, "device": device},
+                    parameters={"model": model, "device": device,
+                                **({"threshold": float(threshold)} if threshold is not None
+                                   else {})},
                     remappings=(("model_input", MODEL_INPUT_TOPIC), ("anomaly_score", SCORE_TOPIC),
                                 ("anomaly_heatmap", HEATMAP_TOPIC),
                                 ("anomaly_overlay", OVERLAY_TOPIC),
@@ -117,12 +120,13 @@ def sorting_client_node(**parameters) -> NodeSpec:
 
 
 def inspection_graph(camera: str = "replay", model: str = "", device: str = "auto",
-                     replay: Optional[Dict[str, object]] = None) -> Graph:
+                     replay: Optional[Dict[str, object]] = None,
+                     threshold: Optional[float] = None) -> Graph:
     """The whole pipeline: camera (RealSense or replay) -> preprocess -> scorer."""
     if camera not in CAMERAS:
         raise ValueError(f"camera must be one of {CAMERAS}, got {camera!r}")
     model = str(model or default_model_path())
-    nodes = [preprocess_node(model), scorer_node(model, device)]
+    nodes = [preprocess_node(model), scorer_node(model, device, threshold)]
     includes = []
     if camera == "replay":
         nodes.insert(0, replay_camera_node(**(replay or {})))

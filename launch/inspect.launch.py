@@ -3,6 +3,7 @@
     ros2 launch gan_anomaly_ros inspect.launch.py                  # RealSense camera
     ros2 launch gan_anomaly_ros inspect.launch.py camera:=replay   # synthetic scenes, no camera
     ros2 launch gan_anomaly_ros inspect.launch.py model:=/path/to/model.safetensors device:=cuda
+    ros2 launch gan_anomaly_ros inspect.launch.py camera:=replay rviz:=true threshold:=0.8
 
 The nodes come from gan_anomaly_ros.graph, which `gan-anomaly bringup` uses too.
 """
@@ -23,6 +24,9 @@ ARGUMENTS = [
     ("device", "auto", "inference device: auto, cpu or cuda", None),
     ("source", "synthetic", "replay source: synthetic or an MVTec-layout folder", None),
     ("rate", "5.0", "replay rate in Hz", None),
+    ("threshold", "", "decision threshold in score units; empty: the checkpoint's calibrated "
+     "one (changeable at run time: ros2 param set /scorer threshold X)", None),
+    ("rviz", "false", "start rviz2 with config/inspect.rviz", ("true", "false")),
 ]
 
 
@@ -45,8 +49,21 @@ def _graph_actions(context):
     value = {name: LaunchConfiguration(name).perform(context) for name, *_ in ARGUMENTS}
     graph = inspection_graph(camera=value["camera"], model=value["model"],
                              device=value["device"],
-                             replay={"source": value["source"], "rate": float(value["rate"])})
-    return [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]
+                             replay={"source": value["source"], "rate": float(value["rate"])},
+                             threshold=float(value["threshold"]) if value["threshold"] else None)
+    actions = [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]
+    if value["rviz"] == "true":
+        actions.append(_rviz())
+    return actions
+
+
+def _rviz():
+    from ament_index_python.packages import get_package_share_directory
+
+    config = os.path.join(get_package_share_directory("gan_anomaly_ros"), "config",
+                          "inspect.rviz")
+    return Node(package="rviz2", executable="rviz2", name="rviz", arguments=["-d", config],
+                output="screen")
 
 
 def generate_launch_description():

@@ -1,0 +1,34 @@
+"""The one graph definition and the rviz config that shows it (no ROS needed)."""
+
+from pathlib import Path
+
+import yaml
+
+from gan_anomaly_ros.graph import (ANOMALY_CLOUD_TOPIC, COLOR_TOPIC, HEATMAP_TOPIC,
+                                   MARKERS_TOPIC, OVERLAY_TOPIC, inspection_graph,
+                                   ros_arguments)
+
+RVIZ = Path(__file__).resolve().parents[1] / "config" / "inspect.rviz"
+
+
+def scorer_arguments(**kwargs):
+    graph = inspection_graph(camera="replay", model="/m.safetensors", **kwargs)
+    return ros_arguments(next(n for n in graph.nodes if n.name == "scorer"))
+
+
+def test_a_threshold_override_reaches_the_scorer_only_when_given():
+    assert "threshold:=0.75" in scorer_arguments(threshold=0.75)
+    assert not any("threshold" in a for a in scorer_arguments())
+
+
+def test_the_rviz_config_shows_what_the_graph_publishes():
+    config = yaml.safe_load(RVIZ.read_text())
+    displays = {d["Name"]: d for d in config["Visualization Manager"]["Displays"]}
+    topics = {d["Topic"]["Value"] for d in displays.values() if "Topic" in d}
+    assert topics == {COLOR_TOPIC, HEATMAP_TOPIC, OVERLAY_TOPIC, ANOMALY_CLOUD_TOPIC,
+                      MARKERS_TOPIC}
+    cloud = displays["Anomaly cloud"]
+    # The cloud's colour comes from the per-point field the scorer fills (part_messages.py).
+    assert cloud["Color Transformer"] == "Intensity" and cloud["Channel Name"] == "anomaly"
+    assert config["Visualization Manager"]["Global Options"]["Fixed Frame"] == \
+        "camera_color_optical_frame"
