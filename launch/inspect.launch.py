@@ -11,7 +11,8 @@ The nodes come from gan_anomaly_ros.graph, which `gan-anomaly bringup` uses too.
 import os
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import (DeclareLaunchArgument, IncludeLaunchDescription, LogInfo,
+                            OpaqueFunction, Shutdown)
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -31,18 +32,28 @@ ARGUMENTS = [
 
 
 def _include(include):
-    from ament_index_python.packages import get_package_share_directory
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
-    path = os.path.join(get_package_share_directory(include.package), "launch",
-                        include.launch_file)
+    try:
+        share = get_package_share_directory(include.package)
+    except PackageNotFoundError:
+        raise RuntimeError(
+            f"package '{include.package}' not found: install the RealSense ROS driver "
+            "(sudo apt install ros-$ROS_DISTRO-realsense2-camera), or run without a camera: "
+            "camera:=replay") from None
+    path = os.path.join(share, "launch", include.launch_file)
     return IncludeLaunchDescription(PythonLaunchDescriptionSource(path),
                                     launch_arguments=list(include.arguments.items()))
 
 
 def _node(spec):
+    # Every node of the graph is required: without preprocess or scorer nothing is inspected,
+    # so the launch stops, saying which node exited (its own output above says why).
+    reason = f"required node '{spec.name}' exited; stopping the inspection"
     return Node(package=spec.package, executable=spec.executable, name=spec.name,
                 namespace=spec.namespace or None, parameters=[dict(spec.parameters)],
-                remappings=list(spec.remappings), output="screen", emulate_tty=True)
+                remappings=list(spec.remappings), output="screen", emulate_tty=True,
+                on_exit=[LogInfo(msg=f"[inspect] {reason}"), Shutdown(reason=reason)])
 
 
 def _graph_actions(context):

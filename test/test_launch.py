@@ -19,7 +19,7 @@ from launch import LaunchContext  # noqa: E402
 from launch.actions import DeclareLaunchArgument, OpaqueFunction  # noqa: E402
 
 from gan_anomaly_ros.graph import inspection_graph  # noqa: E402
-from process_helpers import start_process, stop_process  # noqa: E402
+from process_helpers import start_process, stop_process, wait_process  # noqa: E402
 from ros_peer import Peer  # noqa: E402
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "inspect.launch.py"
@@ -87,3 +87,32 @@ def test_launch_file_runs_the_pipeline(small_checkpoint, ros_env):
         output = stop_process(process, timeout=20)
         peer.close()
     assert process.returncode == 0, output
+
+
+def test_without_the_realsense_driver_the_error_says_what_to_do():
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        get_package_share_directory("realsense2_camera")
+        pytest.skip("realsense2_camera is installed here")
+    except PackageNotFoundError:
+        pass
+    with pytest.raises(RuntimeError, match="apt install ros-.*realsense2-camera.*camera:=replay"):
+        expand({"camera": "realsense"})
+
+
+def test_rviz_argument_adds_rviz_with_our_config():
+    _, actions = expand({"camera": "replay", "model": "/m.safetensors", "rviz": "true"})
+    assert actions[-1].node_executable == "rviz2"
+    _, actions = expand({"camera": "replay", "model": "/m.safetensors"})
+    assert "rviz2" not in [a.node_executable for a in actions]
+
+
+@pytest.mark.requires_ros
+def test_a_required_node_exiting_stops_the_launch_saying_which(ros_env, tmp_path):
+    runner = Path(__file__).parent / "dds_peers" / "launch_runner.py"
+    process = start_process([sys.executable, runner, LAUNCH_FILE, "camera:=replay",
+                             f"model:={tmp_path / 'missing.safetensors'}", "device:=cpu"],
+                            env=ros_env)
+    output = wait_process(process, timeout=90)
+    assert "required node" in output and "exited" in output
