@@ -365,6 +365,10 @@ def main(argv=None) -> int:
         return 2
     if args.command in ("train", "eval", "demo"):
         print(f"{args.command} took {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if args.command == "train":
+        from .training import distributed
+        if distributed.under_torchrun():
+            distributed.end_process(code)
     return code
 
 

@@ -59,6 +59,7 @@ def test_counters_and_levels(node, capfd):
     assert "decode x5" in status.message and "model x1" in status.message
     reported = values(status)
     assert float(reported.pop("seconds_since_input")) < 60
+    assert float(reported.pop("input_rate_hz")) >= 0
     assert reported == {"received": "3", "processed": "1", "dropped": "0",
                         "custom": "1", "errors.decode": "5", "errors.model": "1"}
 
@@ -106,3 +107,20 @@ def test_no_input_for_a_while_warns_until_frames_return(node):
     assert float(values(stale)["seconds_since_input"]) >= 0.2
     health.count("received")
     assert health.status().level == DiagnosticStatus.OK
+
+
+def test_rates_latencies_and_facts_are_reported(node):
+    from gan_anomaly_ros.ros.diagnostics import NodeHealth
+
+    health = NodeHealth(node, task="scoring", period=3600.0)
+    health.info("device", "cpu")
+    health.status()                         # starts a reporting period
+    for value in range(1, 101):             # 1 .. 100 ms
+        health.count("received")
+        health.observe("latency_ms", value)
+    time.sleep(0.1)
+    reported = values(health.status())
+    assert reported["device"] == "cpu"
+    assert float(reported["latency_ms_p50"]) == 51.0 and float(reported["latency_ms_p95"]) == 96.0
+    assert 100 < float(reported["input_rate_hz"]) < 1000  # 100 frames in a little over 0.1 s
+    assert "latency_ms_p50" not in values(health.status())  # a new period: no samples yet

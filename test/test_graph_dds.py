@@ -145,6 +145,11 @@ def test_scorer_reports_counts_in_diagnostics(graph_run):
     assert statuses, "no diagnostics from the scorer"
     values = {kv.key: kv.value for kv in statuses[-1].values}
     assert int(values["processed"]) > 0
+    assert values["model"].startswith("ganomaly (") and values["device"] == "cpu"
+    # Some report held verdicts: the end-to-end latency from the camera stamp is there.
+    latencies = [float(kv.value) for s in statuses for kv in s.values
+                 if kv.key == "latency_from_camera_ms_p50"]
+    assert latencies and all(0 < v < 10_000 for v in latencies)
 
 
 def test_nodes_stop_cleanly_on_sigint(graph_run):

@@ -154,6 +154,7 @@ class PreprocessNode(Node):
         self.health.count("received")
         self.check_stamp(color)
         rgb = None
+        started = time.perf_counter()
         try:
             frame, rgb = self.prepare(color, depth, info)
         except ImageEncodingError as exc:
@@ -174,6 +175,7 @@ class PreprocessNode(Node):
         # INVALID_INPUT verdicts, so a robot waiting for this frame learns it was not inspected.
         self.publisher.publish(self.model_input(color, rgb, frame, received))
         self.health.count("processed")
+        self.health.observe("preprocess_ms", 1000 * (time.perf_counter() - started))
 
     def prepare(self, color: Image, depth: Image, info: CameraInfo):
         """-> (FrameInput, the colour image as HxWx3 uint8); raises on broken messages."""

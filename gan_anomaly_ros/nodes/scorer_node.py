@@ -78,6 +78,8 @@ class ScorerNode(Node):
         stale_after = float(declare_read_only(
             self, "stale_after_s", 2.0, "diagnostics WARN after this long without input; 0: off"))
         self.health = NodeHealth(self, "scorer", stale_after=stale_after)
+        self.health.info("model", f"{checkpoint.model.name} ({checkpoint.checkpoint_id})")
+        self.health.info("device", str(self.scorer.device))
         self.pub_score = self.create_publisher(AnomalyScore, "anomaly_score", RELIABLE_OUT)
         self.pub_heatmap = self.create_publisher(Image, "anomaly_heatmap", RELIABLE_OUT)
         self.pub_overlay = self.create_publisher(Image, "anomaly_overlay", RELIABLE_OUT)
@@ -178,6 +180,10 @@ class ScorerNode(Node):
         verdict = self.score_message(message, result, roi)
         self.pub_score.publish(verdict)
         self.health.count("processed")
+        # End to end: from the camera's stamp (not our receipt) to the verdict going out.
+        self.health.observe("latency_from_camera_ms",
+                            (time.time_ns() - stamp_ns(message.header.stamp)) / 1e6)
+        self.health.observe("latency_from_receipt_ms", verdict.latency_ms)
         if self.publish_images:
             try:
                 self.publish_maps(message, verdict, result, crop, roi)

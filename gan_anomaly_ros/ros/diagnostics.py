@@ -35,6 +35,9 @@ class NodeHealth:
         # stopped must not look healthy.
         self.stale_after = float(stale_after)
         self._last_input = time.monotonic()
+        self._last_report = time.monotonic()
+        self._info = {}        # fixed facts: model, device
+        self._samples = {}     # name -> values since the last report (latencies, stage times)
         self._last = dict(self._counters)  # counters at the previous report
         self._loggers = {}
         self._publisher = node.create_publisher(DiagnosticArray, topic, 10)
@@ -46,6 +49,17 @@ class NodeHealth:
             self._counters[name] = self._counters.get(name, 0) + n
             if name == "received":
                 self._last_input = time.monotonic()
+
+    def info(self, key, value):
+        """A fixed fact reported with every status (the model, the device)."""
+        with self._lock:
+            self._info[key] = str(value)
+
+    def observe(self, name, value):
+        """One measurement (e.g. latency in ms); each report gives the median and 95th
+        percentile of those since the previous report as ``<name>_p50`` / ``<name>_p95``."""
+        with self._lock:
+            self._samples.setdefault(name, []).append(float(value))
 
     def counters(self):
         """A copy of all counters."""
@@ -74,6 +88,10 @@ class NodeHealth:
             counters, last = dict(self._counters), self._last
             self._last = dict(counters)
             silent = time.monotonic() - self._last_input
+            now = time.monotonic()
+            elapsed, self._last_report = max(now - self._last_report, 1e-9), now
+            samples, self._samples = self._samples, {}
+            info = dict(self._info)
         new_errors = {name[len("errors."):]: value - last.get(name, 0)
                       for name, value in counters.items()
                       if name.startswith("errors.") and value > last.get(name, 0)}
@@ -92,6 +110,14 @@ class NodeHealth:
             message = stale if message == "ok" else f"{stale}; {message}"
         values = [KeyValue(key=k, value=str(v)) for k, v in counters.items()]
         values.append(KeyValue(key="seconds_since_input", value=f"{silent:.1f}"))
+        rate = (counters["received"] - last.get("received", 0)) / elapsed
+        values.append(KeyValue(key="input_rate_hz", value=f"{rate:.1f}"))
+        for name, series in sorted(samples.items()):
+            ordered = sorted(series)
+            for label, q in (("p50", 0.5), ("p95", 0.95)):
+                value = ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+                values.append(KeyValue(key=f"{name}_{label}", value=f"{value:.1f}"))
+        values += [KeyValue(key=k, value=v) for k, v in info.items()]
         return DiagnosticStatus(
             level=level, name=self.name, message=message, hardware_id=self.hardware_id,
             values=values)

@@ -32,6 +32,7 @@ def main(out_path):
         print(f"{'RANKS_IDENTICAL' if same else 'RANKS_DIFFER'} world={run.info.world_size}",
               flush=True)
     distributed.shutdown(run.info)
+    distributed.end_process(0)   # as `gan-anomaly train` does under torchrun
 
 
 if __name__ == "__main__":
