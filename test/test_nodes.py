@@ -517,3 +517,58 @@ def test_sorting_client_decides_per_part_and_never_accepts_what_was_not_inspecte
                                          SortDecision.RETRY]
     assert [round(p.pose.position.x, 3) for p in picks] == [0.0, 0.1]
     assert got[0].frames == 3 and got[2].reason == "3 frames in a row not inspected"
+
+
+def test_a_camera_gap_and_a_scorer_restart_do_not_stop_the_line(small_checkpoint, ros_env,
+                                                                peer):
+    """Faults across processes: the camera stops for seconds and comes back (verdicts resume,
+    the preprocess diagnostics showed the gap); the scorer is killed and restarted (the
+    preprocess node keeps going, verdicts resume)."""
+    import signal
+
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from gan_anomaly_ros.data.synthetic import render_scene
+    from gan_anomaly_ros.msg import AnomalyScore
+    from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
+
+    intrinsics = D435_COLOR_640X480.scaled(320, 240)
+    scene = render_scene(4, intrinsics=intrinsics)
+    scores = peer.listen(AnomalyScore, "/anomaly_score")
+    diagnostics = peer.listen(DiagnosticArray, "/diagnostics")
+    pubs = camera_publishers(peer)
+    checkpoint = str(small_checkpoint)
+    preprocess = start_node(preprocess_node(checkpoint), ros_env)
+    scorer = start_node(scorer_node(checkpoint, "cpu"), ros_env)
+
+    def verdicts_flow(seconds=20):
+        count, deadline = len(scores), time.monotonic() + seconds
+        while len(scores) < count + 3:
+            assert time.monotonic() < deadline, "verdicts did not resume"
+            assert preprocess.poll() is None, "the preprocess node died"
+            send_frame(peer, pubs, scene.color, "rgb8", scene.depth_mm, "16UC1", intrinsics)
+            time.sleep(0.25)
+
+    try:
+        wait_for_output(scorer, "threshold", timeout=90)
+        wait_for_output(preprocess, "preprocessing", timeout=90)
+        peer.wait_for_subscribers(pubs.values(), process=preprocess)
+        verdicts_flow(60)
+        gap_started = len(diagnostics)
+        time.sleep(3.5)                                      # the camera stops
+        gap = [s.message for a in diagnostics[gap_started:] for s in a.status
+               if s.name.startswith("preprocess")]
+        assert any("no input for" in m for m in gap), gap
+        verdicts_flow()                                      # ... and comes back
+        scorer.send_signal(signal.SIGKILL)                   # the scorer dies
+        scorer.wait(timeout=10)
+        for _ in range(4):                                   # frames keep coming meanwhile
+            send_frame(peer, pubs, scene.color, "rgb8", scene.depth_mm, "16UC1", intrinsics)
+            time.sleep(0.25)
+        scorer = start_node(scorer_node(checkpoint, "cpu"), ros_env)
+        wait_for_output(scorer, "threshold", timeout=90)
+        verdicts_flow(60)
+        assert all(s.status == AnomalyScore.INSPECTED for s in scores[-3:])
+    finally:
+        stop_process(preprocess)
+        stop_process(scorer)
