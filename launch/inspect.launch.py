@@ -11,8 +11,7 @@ The nodes come from gan_anomaly_ros.graph, which `gan-anomaly bringup` uses too.
 import os
 
 from launch import LaunchDescription
-from launch.actions import (DeclareLaunchArgument, IncludeLaunchDescription, LogInfo,
-                            OpaqueFunction, Shutdown)
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -46,14 +45,24 @@ def _include(include):
                                     launch_arguments=list(include.arguments.items()))
 
 
+def _required_exit(name):
+    """Every node of the graph is required: without preprocess or scorer nothing is inspected.
+    The first node that fails stops the launch, saying which (its own output above says
+    why), and `ros2 launch` exits non-zero, for scripts and systemd. Clean exits (Ctrl-C
+    reaches the nodes too) and exits during the shutdown say nothing."""
+    def on_exit(event, context):
+        if context.is_shutdown or event.returncode == 0:
+            return None
+        raise RuntimeError(f"required node '{name}' exited with code {event.returncode}; "
+                           "stopping the inspection")  # launch logs it, stops, exits 1
+    return on_exit
+
+
 def _node(spec):
-    # Every node of the graph is required: without preprocess or scorer nothing is inspected,
-    # so the launch stops, saying which node exited (its own output above says why).
-    reason = f"required node '{spec.name}' exited; stopping the inspection"
     return Node(package=spec.package, executable=spec.executable, name=spec.name,
                 namespace=spec.namespace or None, parameters=[dict(spec.parameters)],
                 remappings=list(spec.remappings), output="screen", emulate_tty=True,
-                on_exit=[LogInfo(msg=f"[inspect] {reason}"), Shutdown(reason=reason)])
+                on_exit=_required_exit(spec.name))
 
 
 def _graph_actions(context):

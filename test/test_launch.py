@@ -115,4 +115,6 @@ def test_a_required_node_exiting_stops_the_launch_saying_which(ros_env, tmp_path
                              f"model:={tmp_path / 'missing.safetensors'}", "device:=cpu"],
                             env=ros_env)
     output = wait_process(process, timeout=90)
-    assert "required node" in output and "exited" in output
+    assert "required node" in output and "exited with code 2" in output
+    assert output.count("required node") == 1, "only the node that failed is named"
+    assert process.returncode != 0, "a failed inspection must not exit 0"

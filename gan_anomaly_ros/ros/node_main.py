@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Callable
 
@@ -26,6 +27,9 @@ def run_node(factory: Callable[[], "rclpy.node.Node"], args=None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # A terminal's Ctrl-C reaches the whole process group and `ros2 launch` then sends a
+        # second SIGINT: it must not interrupt the cleanup below with a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             shutdown = getattr(node, "shutdown", None)
             if shutdown:
