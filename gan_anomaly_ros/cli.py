@@ -76,6 +76,15 @@ def _add_preprocessing_args(parser):
                              "chooses it from the training images' relief")
 
 
+def _add_bag_topic_args(parser):
+    from .graph import CAMERA_INFO_TOPIC, COLOR_TOPIC, DEPTH_TOPIC
+
+    parser.add_argument("--color-topic", default=COLOR_TOPIC)
+    parser.add_argument("--depth-topic", default=DEPTH_TOPIC,
+                        help="the depth aligned to colour")
+    parser.add_argument("--info-topic", default=CAMERA_INFO_TOPIC)
+
+
 def _add_depth_format_args(parser, default_note: str = ""):
     parser.add_argument("--depth-format", choices=list(DEPTH_FORMATS), default=None,
                         help="unit of the dataset's depth images: auto (16-bit = mm, float = "
@@ -117,6 +126,11 @@ def _crop_mode(args) -> str:
 def cmd_train(args) -> int:
     from .perception.preprocessing import PreprocessConfig
     from .training import TrainConfig, train_from_folder
+
+    if args.bag:  # through a folder: the same reading and preprocessing as any dataset
+        from .data.bags import bags_to_dataset
+        args.data = str(bags_to_dataset(args.bag, Path(args.out).with_suffix(".bagdata"),
+                                        label=args.label, **_bag_topics(args)))
 
     preprocessing = PreprocessConfig(mode=args.mode, size=args.size, center_crop=args.center_crop,
                                      crop_box=tuple(args.crop_box) if args.crop_box else None,
@@ -205,6 +219,20 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def _bag_topics(args) -> dict:
+    return {"color_topic": args.color_topic, "depth_topic": args.depth_topic,
+            "info_topic": args.info_topic}
+
+
+def cmd_export_bag(args) -> int:
+    from .data.bags import export_bag
+
+    summary = export_bag(args.bag, args.out, label=args.label, split=args.split,
+                         **_bag_topics(args))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import ensure_default_model, run_demo
 
@@ -238,7 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     train = sub.add_parser("train", help="train a model on a folder of normal images")
-    train.add_argument("--data", required=True, help="dataset folder (MVTec AD layout)")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="dataset folder (MVTec AD layout)")
+    source.add_argument("--bag", nargs="+", metavar="BAG",
+                        help="rosbag2 folders (MCAP or sqlite3) of the camera topics; their good "
+                             "frames are exported next to --out (<out>.bagdata) and trained on")
+    train.add_argument("--label", choices=["good", "defective"], default=None,
+                       help="--bag: the label of bags not recorded by our recorder")
+    _add_bag_topic_args(train)
     train.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     train.add_argument("--model", default="f_anogan", choices=sorted(MODELS),
                        help="see `gan-anomaly models` (default: f_anogan, the best mean on "
@@ -311,6 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     recal.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     recal.add_argument("--device", default="auto")
     recal.set_defaults(func=cmd_calibrate)
+
+    export = sub.add_parser("export-bag", help="rosbag2 of the camera topics -> a dataset "
+                            "folder (MVTec layout, RGB-D)")
+    export.add_argument("bag", nargs="+", help="rosbag2 folders (MCAP or sqlite3)")
+    export.add_argument("--out", required=True)
+    export.add_argument("--label", choices=["good", "defective"], default=None,
+                        help="default: the label our recorder stored in each bag")
+    export.add_argument("--split", choices=["train", "test"], default="train")
+    _add_bag_topic_args(export)
+    export.set_defaults(func=cmd_export_bag)
 
     synth = sub.add_parser("synth", help="write a synthetic RGB-D dataset (MVTec layout)")
     synth.add_argument("--out", required=True)

@@ -109,6 +109,14 @@ def scorer_node(model: str, device: str, threshold: Optional[float] = None) -> N
                                 ("anomaly_markers", MARKERS_TOPIC)))
 
 
+def recorder_node(**parameters) -> NodeSpec:
+    """Records the camera topics to MCAP bags (launch/record.launch.py, record:=true)."""
+    return NodeSpec(executable="recorder_node", name="recorder",
+                    module=f"{PACKAGE}.nodes.recorder_node", parameters=dict(parameters),
+                    remappings=(("color/image_raw", COLOR_TOPIC), ("depth/image_raw", DEPTH_TOPIC),
+                                ("color/camera_info", CAMERA_INFO_TOPIC)))
+
+
 def sorting_client_node(**parameters) -> NodeSpec:
     """The example robot-side client (not part of the inspection graph: a robot cell runs its
     own, this one shows the pattern)."""

@@ -118,3 +118,20 @@ def test_a_required_node_exiting_stops_the_launch_saying_which(ros_env, tmp_path
     assert "required node" in output and "exited with code 2" in output
     assert output.count("required node") == 1, "only the node that failed is named"
     assert process.returncode != 0, "a failed inspection must not exit 0"
+
+
+def test_record_launch_records_the_camera_with_a_label():
+    spec = importlib.util.spec_from_file_location(
+        "record_launch", LAUNCH_FILE.parent / "record.launch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    context = LaunchContext()
+    for entity in description.entities:
+        if isinstance(entity, DeclareLaunchArgument):
+            default = "".join(s.perform(context) for s in entity.default_value)
+            context.launch_configurations[entity.name] = {"camera": "replay", "label": "good"}.get(
+                entity.name, default)
+    opaque = next(e for e in description.entities if isinstance(e, OpaqueFunction))
+    actions = opaque.execute(context)
+    assert [a.node_executable for a in actions] == ["replay_camera_node", "recorder_node"]
