@@ -389,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     bringup.add_argument("--model", default="", help="checkpoint (default: the demo's model)")
     bringup.add_argument("--device", default="auto")
     bringup.add_argument("--source", default="synthetic",
-                         help="replay source: synthetic or a dataset folder")
+                         help="replay source: synthetic, a dataset folder, or a rosbag2 of the "
+                              "camera topics (played at its recorded rate)")
     bringup.add_argument("--rate", type=float, default=5.0, help="replay rate in Hz")
     bringup.add_argument("--threshold", type=float, default=None,
                          help="decision threshold (default: the checkpoint's calibrated one)")

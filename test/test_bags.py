@@ -119,3 +119,31 @@ def test_the_recorder_keeps_every_frame_until_sigterm_and_splits_by_label(scenes
     assert counts == sent, "every frame received before the signal is in a readable bag"
     frame = next(read_bag_frames([bags[0]]))
     assert np.array_equal(frame.rgb, scenes[0].color) and frame.intrinsics == INTRINSICS
+
+
+@pytest.mark.requires_ros
+def test_the_replay_camera_plays_a_bag_at_its_recorded_rate(scenes, ros_env, tmp_path):
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from gan_anomaly_ros.graph import DEFECT_MASK_TOPIC, replay_camera_node, ros_arguments
+    from gan_anomaly_ros.ros.qos import RELIABLE_OUT
+    from process_helpers import start_module, stop_process, wait_for_output
+    from ros_peer import Peer
+
+    write_bag_like_ros2_bag_record(tmp_path / "bag", scenes[:4], "mcap")  # 1 frame per second
+    peer = Peer("bag_replay_test")
+    colours = peer.listen(Image, TOPICS[0], RELIABLE_OUT)
+    for topic in TOPICS[1:2] + (DEFECT_MASK_TOPIC,):  # wait_for_subscribers counts every topic
+        peer.listen(Image, topic, RELIABLE_OUT)
+    peer.listen(CameraInfo, TOPICS[2], RELIABLE_OUT)
+    spec = replay_camera_node(source=str(tmp_path / "bag"), loop=False, wait_for_subscribers=1)
+    process = start_module(spec.module, *ros_arguments(spec), env=ros_env)
+    try:
+        output = wait_for_output(process, "replaying", timeout=60)
+        peer.wait_for(TOPICS[0], 4, timeout=30, process=process)
+    finally:
+        stop_process(process)
+        peer.close()
+    assert "replaying 4 frames" in output and "at 1 Hz" in output
+    assert np.array_equal(np.frombuffer(bytes(colours[2].data), np.uint8).reshape(240, 320, 3),
+                          scenes[2].color)

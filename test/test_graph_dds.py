@@ -206,6 +206,7 @@ def test_the_3d_graph_scores_voxel_grids_of_the_part(voxel_checkpoint, ros_env):
 def test_bringup_stops_its_nodes_on_sigterm(small_checkpoint, ros_env):
     """What systemd, docker stop and supervisors send: bringup stops every node it started
     and exits 0, leaving none orphaned."""
+    import os
     import signal
     import subprocess
     import sys
@@ -232,16 +233,22 @@ def test_bringup_stops_its_nodes_on_sigterm(small_checkpoint, ros_env):
          "--model", str(small_checkpoint), "--device", "cpu"],
         env=dict(ros_env, GAN_ANOMALY_TEST_MARKER=marker.decode().split("=", 1)[1]),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while len(node_pids()) < 3:
-        assert time.monotonic() < deadline and bringup.poll() is None, "nodes did not start"
-        time.sleep(0.2)
-    time.sleep(2.0)  # let them get past startup
-    bringup.send_signal(signal.SIGTERM)
-    output, _ = bringup.communicate(timeout=60)
-    assert bringup.returncode == 0, output
-    assert "SIGTERM: stopping nodes" in output
-    deadline = time.monotonic() + 10
-    while node_pids():
-        assert time.monotonic() < deadline, f"orphaned node processes: {node_pids()}"
-        time.sleep(0.2)
+    try:
+        deadline = time.monotonic() + 60
+        while len(node_pids()) < 3:
+            assert time.monotonic() < deadline and bringup.poll() is None, "nodes did not start"
+            time.sleep(0.2)
+        time.sleep(2.0)  # let them get past startup
+        bringup.send_signal(signal.SIGTERM)
+        output, _ = bringup.communicate(timeout=60)
+        assert bringup.returncode == 0, output
+        assert "SIGTERM: stopping nodes" in output
+        deadline = time.monotonic() + 10
+        while node_pids():
+            assert time.monotonic() < deadline, f"orphaned node processes: {node_pids()}"
+            time.sleep(0.2)
+    finally:  # whatever failed above, leave no process behind for the next tests
+        if bringup.poll() is None:
+            bringup.kill()
+        for pid in node_pids():
+            os.kill(pid, signal.SIGKILL)

@@ -1,7 +1,8 @@
 """replay_camera_node: publishes RealSense-compatible colour, aligned depth and camera_info.
 
-Sources: ``synthetic`` (the project's scene generator; no camera or data needed) or a folder in
-the MVTec AD layout, plain or RGB-D. Topic names and encodings match realsense-ros 4.x with
+Sources: ``synthetic`` (the project's scene generator; no camera or data needed), a folder in
+the MVTec AD layout, plain or RGB-D, or a rosbag2 of the camera topics (MCAP or sqlite3, ours
+or `ros2 bag record`'s), played at its recorded rate. Topic names and encodings match realsense-ros 4.x with
 align_depth.enable:=true (rgb8 colour, 16UC1 depth in millimetres, one stamp for all three), so
 everything downstream runs the same with a real camera. The defect mask of each frame is also
 published (mono8, same stamp) so the live pipeline can be evaluated.
@@ -54,6 +55,31 @@ def synthetic_frames(count: int, defect_ratio: float, seed: int) -> List[Callabl
 def _render(seed: int, defect) -> ReplayFrame:
     frame = render_scene(SYNTHETIC_SEED_BASE + seed, defect)
     return ReplayFrame(frame.color, frame.depth_mm, frame.mask, frame.intrinsics, frame.label)
+
+
+def is_bag(path: Path) -> bool:
+    return (path / "metadata.yaml").is_file()
+
+
+def bag_frames(path: Path) -> tuple:
+    """(loaders, recorded rate in Hz) of a rosbag2 of the camera topics (data/bags.py). The
+    frames are read at startup: a bag for replay is minutes of a line, not hours."""
+    from ..data.bags import read_bag_frames
+
+    frames = list(read_bag_frames([path]))
+    if not frames:
+        raise DatasetError(f"bag {path} holds no colour frame with its depth")
+    stamps = np.array([f.stamp_ns for f in frames], np.float64)
+    rate = float(1e9 / np.median(np.diff(stamps))) if len(frames) > 1 else 5.0
+    loaders = []
+    for frame in frames:
+        depth_mm = np.clip(np.round(frame.depth_m * 1000.0), 0, 65535).astype(np.uint16)
+        intrinsics = frame.intrinsics or intrinsics_for_image(frame.rgb.shape[1],
+                                                              frame.rgb.shape[0])
+        replay = ReplayFrame(frame.rgb, depth_mm, np.zeros(depth_mm.shape, np.uint8),
+                             intrinsics, "unlabeled")
+        loaders.append(lambda r=replay: r)
+    return loaders, rate
 
 
 def folder_frames(root: Path, split: str, depth_format: Optional[DepthFormat] = None
@@ -109,13 +135,22 @@ class ReplayCameraNode(Node):
         # subscribers are matched on every topic (the mask too: the evaluator's truth), so that
         # no frame or mask is lost.
         self.wait_for_subscribers = int(self.declare_parameter("wait_for_subscribers", 0).value)
+        # Bag sources play at the rate they were recorded at, unless this is false.
+        recorded_rate = bool(self.declare_parameter("recorded_rate", True).value)
         if rate <= 0:
             raise StartupError(f"rate must be > 0 Hz, got {rate}")
         self.cache = {}
         try:
             depth = DepthFormat(depth_format, depth_scale or None)
-            self.loaders = (synthetic_frames(count, defect_ratio, seed) if source == "synthetic"
-                            else folder_frames(Path(source).expanduser(), split, depth))
+            path = Path(source).expanduser()
+            if source == "synthetic":
+                self.loaders = synthetic_frames(count, defect_ratio, seed)
+            elif is_bag(path):
+                self.loaders, recorded = bag_frames(path)
+                if recorded_rate:
+                    rate = recorded
+            else:
+                self.loaders = folder_frames(path, split, depth)
             if self.loaders:
                 self.frame(0)  # a source that cannot be read (e.g. 8-bit depth) fails here
         except (DatasetError, ValueError) as exc:
