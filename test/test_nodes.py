@@ -572,3 +572,29 @@ def test_a_camera_gap_and_a_scorer_restart_do_not_stop_the_line(small_checkpoint
     finally:
         stop_process(preprocess)
         stop_process(scorer)
+
+
+def test_frames_the_synchroniser_cannot_match_are_counted(small_checkpoint, ros_env, peer):
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from gan_anomaly_ros.ros.image_conversion import numpy_to_image
+
+    peer.listen(DiagnosticArray, "/diagnostics")
+    pubs = camera_publishers(peer)
+    process = start_node(preprocess_node(str(small_checkpoint)), ros_env)
+    try:
+        wait_for_output(process, "preprocessing", timeout=90)
+        peer.wait_for_subscribers(pubs.values(), process=process)
+        for _ in range(3):                       # colour without its depth: never a set
+            color = numpy_to_image(np.zeros((120, 160, 3), np.uint8), "rgb8")
+            color.header.stamp = peer.node.get_clock().now().to_msg()
+            pubs["color"].publish(color)
+            time.sleep(0.2)
+        deadline = time.monotonic() + 20
+        while int(diagnostics_values(peer, "preprocess").get("sync_in.color", 0)) < 3:
+            assert time.monotonic() < deadline, diagnostics_values(peer, "preprocess")
+            time.sleep(0.2)
+    finally:
+        stop_process(process)
+    values = diagnostics_values(peer, "preprocess")
+    assert int(values["received"]) == 0 and int(values.get("sync_in.depth", 0)) == 0

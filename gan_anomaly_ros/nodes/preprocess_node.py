@@ -31,6 +31,9 @@ from ..ros.qos import RELIABLE_OUT, reliable_camera_qos
 from ..ros.time_sync import sensor_qos, subscribe_synchronized
 
 CAMERA_QOS = {"reliable": reliable_camera_qos, "best_effort": sensor_qos}
+# Diagnostics counters of what reaches the synchroniser; "received" counts the matched sets,
+# so sync_in.color - received is the colour frames it could not match (or still holds).
+SYNC_INPUTS = ("sync_in.color", "sync_in.depth", "sync_in.camera_info")
 _DEFAULTS = PartFinderConfig()
 # Part finder parameters: name -> (default, description); all can change at run time.
 FINDER_PARAMETERS = {
@@ -113,7 +116,8 @@ class PreprocessNode(Node):
         self.sync = subscribe_synchronized(
             self, [(Image, "color/image_raw"), (Image, "depth/image_raw"),
                    (CameraInfo, "color/camera_info")],
-            self.on_frame, queue_size=queue_size, slop=slop, qos=CAMERA_QOS[reliability]())
+            self.on_frame, queue_size=queue_size, slop=slop, qos=CAMERA_QOS[reliability](),
+            on_arrival=lambda i: self.health.count(SYNC_INPUTS[i]))
         self.get_logger().info(
             f"preprocessing {self.config.mode} {self.config.size}px (id {self.preprocessing_id}, "
             f"sync: {self.sync.implementation})")

@@ -144,11 +144,13 @@ class SynchronizedSubscription:
 
 
 def subscribe_synchronized(node, specs, callback, queue_size=10, slop=0.05, qos=None,
-                           use_message_filters=None):
+                           use_message_filters=None, on_arrival=None):
     """Subscribe to ``specs`` = [(msg_type, topic), ...] and call ``callback(*msgs)`` per set.
 
     ``qos`` defaults to :func:`sensor_qos`. ``use_message_filters``: None = use it when
     importable, else the fallback; False = always the fallback; True = require it.
+    ``on_arrival(i)`` is called for every message of input i before matching: with the
+    number of sets, it tells how many frames the synchroniser could not match (and dropped).
     """
     if qos is None:
         qos = sensor_qos()
@@ -161,12 +163,19 @@ def subscribe_synchronized(node, specs, callback, queue_size=10, slop=0.05, qos=
                    for msg_type, topic in specs]
         sync = message_filters.ApproximateTimeSynchronizer(filters, queue_size, slop)
         sync.registerCallback(callback)
+        if on_arrival is not None:
+            for i, subscriber in enumerate(filters):
+                subscriber.registerCallback(lambda msg, i=i: on_arrival(i))
         return SynchronizedSubscription(node, "message_filters", [f.sub for f in filters],
                                         sync, filters)
 
     sync = ApproximateTimeSynchronizerFallback(len(specs), queue_size, slop)
     sync.register_callback(callback)
-    subs = [node.create_subscription(msg_type, topic,
-                                     lambda msg, i=i: sync.add(msg, i), qos)
+    def receive(msg, i):
+        if on_arrival is not None:
+            on_arrival(i)
+        sync.add(msg, i)
+
+    subs = [node.create_subscription(msg_type, topic, lambda msg, i=i: receive(msg, i), qos)
             for i, (msg_type, topic) in enumerate(specs)]
     return SynchronizedSubscription(node, "fallback", subs, sync)
