@@ -16,7 +16,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from gan_anomaly_ros.graph import CAMERAS, default_model_path, inspection_graph
+from gan_anomaly_ros.graph import CAMERAS, default_model_path, inspection_graph, recorder_node
 
 ARGUMENTS = [
     ("camera", "realsense", "camera source: realsense (realsense2_camera) or replay", CAMERAS),
@@ -27,6 +27,8 @@ ARGUMENTS = [
     ("threshold", "", "decision threshold in score units; empty: the checkpoint's calibrated "
      "one (changeable at run time: ros2 param set /scorer threshold X)", None),
     ("rviz", "false", "start rviz2 with config/inspect.rviz", ("true", "false")),
+    ("record", "false", "also record the camera to MCAP bags in ./bags (record.launch.py has "
+     "the recorder's other settings)", ("true", "false")),
 ]
 
 
@@ -74,6 +76,8 @@ def _graph_actions(context):
     actions = [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]
     if value["rviz"] == "true":
         actions.append(_rviz())
+    if value["record"] == "true":
+        actions.append(_node(recorder_node(output_dir="bags")))
     return actions
 
 

@@ -101,9 +101,10 @@ def test_without_the_realsense_driver_the_error_says_what_to_do():
         expand({"camera": "realsense"})
 
 
-def test_rviz_argument_adds_rviz_with_our_config():
-    _, actions = expand({"camera": "replay", "model": "/m.safetensors", "rviz": "true"})
-    assert actions[-1].node_executable == "rviz2"
+def test_rviz_and_record_arguments_add_their_nodes():
+    _, actions = expand({"camera": "replay", "model": "/m.safetensors", "rviz": "true",
+                         "record": "true"})
+    assert [a.node_executable for a in actions[-2:]] == ["rviz2", "recorder_node"]
     _, actions = expand({"camera": "replay", "model": "/m.safetensors"})
     assert "rviz2" not in [a.node_executable for a in actions]
 
