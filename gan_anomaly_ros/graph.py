@@ -69,11 +69,48 @@ class Graph:
     includes: List[LaunchInclude]
 
 
-def realsense_include() -> LaunchInclude:
-    arguments = {"align_depth.enable": "true", "camera_namespace": "camera",
-                 "camera_name": "camera"}
-    node = NodeSpec(executable="realsense2_camera_node", name="camera", namespace="camera",
-                    package="realsense2_camera", parameters={"align_depth.enable": True})
+@dataclass(frozen=True)
+class CameraSettings:
+    """Which RealSense and where its topics are: realsense-ros 4.x publishes under
+    /<namespace>/<name>/. Profiles are "width,height,fps" (realsense-ros >= 4.51 argument
+    names rgb_camera.color_profile / depth_module.depth_profile); empty: the driver's default.
+    ``serial_no`` picks one camera of several (quote leading zeros: serial_no:="'0123'")."""
+
+    namespace: str = "camera"
+    name: str = "camera"
+    serial_no: str = ""
+    color_profile: str = ""
+    depth_profile: str = ""
+
+    def prefix(self) -> str:
+        parts = [p.strip("/") for p in (self.namespace, self.name) if p.strip("/")]
+        return "/" + "/".join(parts) if parts else ""
+
+    def topics(self) -> Tuple[str, str, str]:
+        """(colour, aligned depth, camera_info) topics."""
+        base = self.prefix()
+        return (f"{base}/color/image_raw", f"{base}/aligned_depth_to_color/image_raw",
+                f"{base}/color/camera_info")
+
+    def remappings(self) -> Tuple[Tuple[str, str], ...]:
+        colour, depth, info = self.topics()
+        return (("color/image_raw", colour), ("depth/image_raw", depth),
+                ("color/camera_info", info))
+
+
+DEFAULT_CAMERA = CameraSettings()
+
+
+def realsense_include(camera: CameraSettings = DEFAULT_CAMERA) -> LaunchInclude:
+    arguments = {"align_depth.enable": "true", "camera_namespace": camera.namespace,
+                 "camera_name": camera.name}
+    optional = {"serial_no": camera.serial_no, "rgb_camera.color_profile": camera.color_profile,
+                "depth_module.depth_profile": camera.depth_profile}
+    arguments.update({key: value for key, value in optional.items() if value})
+    node = NodeSpec(executable="realsense2_camera_node", name=camera.name,
+                    namespace=camera.namespace, package="realsense2_camera",
+                    parameters={"align_depth.enable": True,
+                                **{k: v for k, v in optional.items() if v}})
     return LaunchInclude("realsense2_camera", "rs_launch.py", arguments, node)
 
 
@@ -87,12 +124,10 @@ def replay_camera_node(source: str = "synthetic", rate: float = 5.0, loop: bool 
                                 ("ground_truth/defect_mask", DEFECT_MASK_TOPIC)))
 
 
-def preprocess_node(model: str) -> NodeSpec:
+def preprocess_node(model: str, camera: CameraSettings = DEFAULT_CAMERA) -> NodeSpec:
     return NodeSpec(executable="preprocess_node", name="preprocess",
                     module=f"{PACKAGE}.nodes.preprocess_node", parameters={"model": model},
-                    remappings=(("color/image_raw", COLOR_TOPIC), ("depth/image_raw", DEPTH_TOPIC),
-                                ("color/camera_info", CAMERA_INFO_TOPIC),
-                                ("model_input", MODEL_INPUT_TOPIC)))
+                    remappings=camera.remappings() + (("model_input", MODEL_INPUT_TOPIC),))
 
 
 def scorer_node(model: str, device: str, threshold: Optional[float] = None) -> NodeSpec:
@@ -109,12 +144,11 @@ def scorer_node(model: str, device: str, threshold: Optional[float] = None) -> N
                                 ("anomaly_markers", MARKERS_TOPIC)))
 
 
-def recorder_node(**parameters) -> NodeSpec:
+def recorder_node(camera: CameraSettings = DEFAULT_CAMERA, **parameters) -> NodeSpec:
     """Records the camera topics to MCAP bags (launch/record.launch.py, record:=true)."""
     return NodeSpec(executable="recorder_node", name="recorder",
                     module=f"{PACKAGE}.nodes.recorder_node", parameters=dict(parameters),
-                    remappings=(("color/image_raw", COLOR_TOPIC), ("depth/image_raw", DEPTH_TOPIC),
-                                ("color/camera_info", CAMERA_INFO_TOPIC)))
+                    remappings=camera.remappings())
 
 
 def sorting_client_node(**parameters) -> NodeSpec:
@@ -129,17 +163,20 @@ def sorting_client_node(**parameters) -> NodeSpec:
 
 def inspection_graph(camera: str = "replay", model: str = "", device: str = "auto",
                      replay: Optional[Dict[str, object]] = None,
-                     threshold: Optional[float] = None) -> Graph:
-    """The whole pipeline: camera (RealSense or replay) -> preprocess -> scorer."""
+                     threshold: Optional[float] = None,
+                     realsense: CameraSettings = DEFAULT_CAMERA) -> Graph:
+    """The whole pipeline: camera (RealSense or replay) -> preprocess -> scorer. The replay
+    camera publishes on the default RealSense topics; ``realsense`` names another camera."""
     if camera not in CAMERAS:
         raise ValueError(f"camera must be one of {CAMERAS}, got {camera!r}")
     model = str(model or default_model_path())
-    nodes = [preprocess_node(model), scorer_node(model, device, threshold)]
+    topics = realsense if camera == "realsense" else DEFAULT_CAMERA
+    nodes = [preprocess_node(model, topics), scorer_node(model, device, threshold)]
     includes = []
     if camera == "replay":
         nodes.insert(0, replay_camera_node(**(replay or {})))
     else:
-        includes.append(realsense_include())
+        includes.append(realsense_include(realsense))
     return Graph(nodes=nodes, includes=includes)
 
 

@@ -16,7 +16,8 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from gan_anomaly_ros.graph import CAMERAS, default_model_path, inspection_graph, recorder_node
+from gan_anomaly_ros.graph import (CAMERAS, CameraSettings, default_model_path,
+                                   inspection_graph, recorder_node)
 
 ARGUMENTS = [
     ("camera", "realsense", "camera source: realsense (realsense2_camera) or replay", CAMERAS),
@@ -27,6 +28,11 @@ ARGUMENTS = [
     ("threshold", "", "decision threshold in score units; empty: the checkpoint's calibrated "
      "one (changeable at run time: ros2 param set /scorer threshold X)", None),
     ("rviz", "false", "start rviz2 with config/inspect.rviz", ("true", "false")),
+    ("camera_namespace", "camera", "RealSense: namespace of its topics", None),
+    ("camera_name", "camera", "RealSense: name (topics /<namespace>/<name>/...)", None),
+    ("serial_no", "", "RealSense: serial number of the camera to use (empty: any)", None),
+    ("color_profile", "", "RealSense: colour width,height,fps, e.g. 640,480,30", None),
+    ("depth_profile", "", "RealSense: depth width,height,fps, e.g. 640,480,30", None),
     ("record", "false", "also record the camera to MCAP bags in ./bags (record.launch.py has "
      "the recorder's other settings)", ("true", "false")),
 ]
@@ -72,7 +78,11 @@ def _graph_actions(context):
     graph = inspection_graph(camera=value["camera"], model=value["model"],
                              device=value["device"],
                              replay={"source": value["source"], "rate": float(value["rate"])},
-                             threshold=float(value["threshold"]) if value["threshold"] else None)
+                             threshold=float(value["threshold"]) if value["threshold"] else None,
+                             realsense=CameraSettings(
+                                 value["camera_namespace"], value["camera_name"],
+                                 value["serial_no"], value["color_profile"],
+                                 value["depth_profile"]))
     actions = [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]
     if value["rviz"] == "true":
         actions.append(_rviz())

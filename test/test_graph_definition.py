@@ -32,3 +32,22 @@ def test_the_rviz_config_shows_what_the_graph_publishes():
     assert cloud["Color Transformer"] == "Intensity" and cloud["Channel Name"] == "anomaly"
     assert config["Visualization Manager"]["Global Options"]["Fixed Frame"] == \
         "camera_color_optical_frame"
+
+
+def test_another_realsense_changes_the_driver_arguments_and_our_topics():
+    from gan_anomaly_ros.graph import CameraSettings
+
+    camera = CameraSettings(namespace="cell2", name="d435", serial_no="'0123'",
+                            color_profile="848,480,30")
+    graph = inspection_graph(camera="realsense", model="/m.safetensors", realsense=camera)
+    include = graph.includes[0]
+    assert include.arguments["camera_namespace"] == "cell2"
+    assert include.arguments["serial_no"] == "'0123'"
+    assert include.arguments["rgb_camera.color_profile"] == "848,480,30"
+    assert "depth_module.depth_profile" not in include.arguments   # empty: driver default
+    preprocess = next(n for n in graph.nodes if n.name == "preprocess")
+    assert ("depth/image_raw", "/cell2/d435/aligned_depth_to_color/image_raw") in \
+        preprocess.remappings
+    # The replay camera keeps the default topics, and so does the graph that listens to it.
+    replay = inspection_graph(camera="replay", model="/m.safetensors", realsense=camera)
+    assert ("color/image_raw", "/camera/camera/color/image_raw") in replay.nodes[1].remappings
