@@ -255,6 +255,19 @@ def machine() -> str:
             f"{platform.python_version()}")
 
 
+def add_run_arguments(parser, data: dict, name: str) -> None:
+    """The options every 3D benchmark takes: data sizes, seed, threads, device, output."""
+    parser.add_argument("--n-train", type=int, default=data["n_train"])
+    parser.add_argument("--n-test-good", type=int, default=data["n_test_good"])
+    parser.add_argument("--n-test-per-defect", type=int, default=data["n_test_per_defect"])
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="evaluate the checkpoints of an earlier run (training times kept)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / name))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -264,15 +277,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs-2d", type=int, default=EPOCHS_2D)
     parser.add_argument("--voxel-size", type=int, default=32, help="voxel grid resolution")
     parser.add_argument("--size", type=int, default=64, help="2D model input size, px")
-    parser.add_argument("--n-train", type=int, default=DATA["n_train"])
-    parser.add_argument("--n-test-good", type=int, default=DATA["n_test_good"])
-    parser.add_argument("--n-test-per-defect", type=int, default=DATA["n_test_per_defect"])
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--eval-only", action="store_true",
-                        help="evaluate the checkpoints of an earlier run (training times kept)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / NAME))
+    add_run_arguments(parser, DATA, NAME)
     args = parser.parse_args(argv)
     command_args = argv if argv is not None else sys.argv[1:]
     names = [n.strip() for n in args.variants.split(",") if n.strip()]

@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from geometry_defects import ensure_dataset, log, machine, table, train_and_eval  # noqa: E402
+from geometry_defects import (add_run_arguments, ensure_dataset, log, machine, table,  # noqa: E402
+                              train_and_eval)
 
 from gan_anomaly_ros.data.synthetic import DEFECT_TYPES  # noqa: E402
 
@@ -76,15 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default=DEFAULT_RUNS, help=f"comma list of {', '.join(RUNS)}")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--size", type=int, default=64, help="model input size, px")
-    parser.add_argument("--n-train", type=int, default=DATA["n_train"])
-    parser.add_argument("--n-test-good", type=int, default=DATA["n_test_good"])
-    parser.add_argument("--n-test-per-defect", type=int, default=DATA["n_test_per_defect"])
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--eval-only", action="store_true",
-                        help="evaluate the checkpoints of an earlier run (training times kept)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / NAME))
+    add_run_arguments(parser, DATA, NAME)
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.runs.split(",") if n.strip()]
     unknown = [n for n in names if n not in RUNS]
