@@ -147,3 +147,52 @@ def test_the_replay_camera_plays_a_bag_at_its_recorded_rate(scenes, ros_env, tmp
     assert "replaying 4 frames" in output and "at 1 Hz" in output
     assert np.array_equal(np.frombuffer(bytes(colours[2].data), np.uint8).reshape(240, 320, 3),
                           scenes[2].color)
+
+
+@pytest.mark.requires_ros
+def test_sigterm_while_frames_arrive_leaves_a_readable_bag_with_all_it_wrote(scenes, ros_env,
+                                                                              tmp_path):
+    """The recorder killed (SIGTERM) mid-recording: the bag opens and holds every frame the
+    recorder had written, which is every frame it received before the signal."""
+    import re
+    import threading
+
+    from gan_anomaly_ros.graph import recorder_node, ros_arguments
+    from process_helpers import start_module, stop_process, wait_for_output
+    from ros_peer import Peer
+    from test_nodes import camera_publishers, send_frame
+
+    peer = Peer("recorder_sigterm_test")
+    pubs = camera_publishers(peer)
+    spec = recorder_node(output_dir=str(tmp_path / "bags"), label="good")
+    process = start_module(spec.module, *ros_arguments(spec), env=ros_env)
+    stop = threading.Event()
+    streamer = None
+
+    def stream():
+        i = 0
+        while not stop.is_set():
+            scene = scenes[i % len(scenes)]
+            send_frame(peer, pubs, scene.color, "rgb8", scene.depth_mm, "16UC1", INTRINSICS)
+            i += 1
+            time.sleep(0.05)
+
+    try:
+        wait_for_output(process, "recording to", timeout=60)
+        peer.wait_for_subscribers(pubs.values(), process=process)
+        streamer = threading.Thread(target=stream)
+        streamer.start()
+        wait_for_output(process, "new bag", timeout=30)
+        time.sleep(2.0)
+        process.send_signal(signal.SIGTERM)          # frames still arriving
+        output = wait_for_output(process, "closed", timeout=30)
+        process.wait(timeout=30)
+    finally:
+        stop.set()
+        if streamer is not None:
+            streamer.join()
+        stop_process(process)
+        peer.close()
+    written = int(re.search(r"closed \S+ \((\d+) frames\)", output).group(1))
+    (bag,) = list((tmp_path / "bags").iterdir())
+    assert written >= 5 and len(list(read_bag_frames([bag]))) == written
