@@ -248,7 +248,7 @@ def cmd_bringup(args) -> int:
 
     replay = {"source": args.source, "rate": args.rate}
     graph = inspection_graph(camera=args.camera, model=args.model, device=args.device,
-                             replay=replay, threshold=args.threshold)
+                             replay=replay, threshold=args.threshold, secure=args.secure)
     try:
         return run_until_interrupted(graph)
     except BringupError as exc:
@@ -392,6 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="replay source: synthetic, a dataset folder, or a rosbag2 of the "
                               "camera topics (played at its recorded rate)")
     bringup.add_argument("--rate", type=float, default=5.0, help="replay rate in Hz")
+    bringup.add_argument("--secure", action="store_true",
+                         help="start every node with its SROS2 enclave /gan_anomaly/<node> "
+                              "(ROS_SECURITY_ENABLE=true, a keystore from "
+                              "config/sros2/policy.xml)")
     bringup.add_argument("--threshold", type=float, default=None,
                          help="decision threshold (default: the checkpoint's calibrated one)")
     bringup.set_defaults(func=cmd_bringup)

@@ -51,6 +51,8 @@ class NodeSpec:
     module: Optional[str] = None
     parameters: Dict[str, object] = field(default_factory=dict)
     remappings: Tuple[Tuple[str, str], ...] = ()
+    # SROS2 enclave (config/sros2/policy.xml); None: no security identity.
+    enclave: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def sorting_client_node(**parameters) -> NodeSpec:
 def inspection_graph(camera: str = "replay", model: str = "", device: str = "auto",
                      replay: Optional[Dict[str, object]] = None,
                      threshold: Optional[float] = None,
-                     realsense: CameraSettings = DEFAULT_CAMERA) -> Graph:
+                     realsense: CameraSettings = DEFAULT_CAMERA, secure: bool = False) -> Graph:
     """The whole pipeline: camera (RealSense or replay) -> preprocess -> scorer. The replay
     camera publishes on the default RealSense topics; ``realsense`` names another camera."""
     if camera not in CAMERAS:
@@ -177,7 +179,20 @@ def inspection_graph(camera: str = "replay", model: str = "", device: str = "aut
         nodes.insert(0, replay_camera_node(**(replay or {})))
     else:
         includes.append(realsense_include(realsense))
+    if secure:
+        nodes = [with_enclave(node) for node in nodes]
     return Graph(nodes=nodes, includes=includes)
+
+
+ENCLAVE_ROOT = "/gan_anomaly"
+
+
+def with_enclave(spec: NodeSpec) -> NodeSpec:
+    """The node with its SROS2 identity: enclave /gan_anomaly/<node name>, as in
+    config/sros2/policy.xml (ROS_SECURITY_ENABLE=true and a keystore made from that policy)."""
+    from dataclasses import replace
+
+    return replace(spec, enclave=f"{ENCLAVE_ROOT}/{spec.name}")
 
 
 def ros_arguments(spec: NodeSpec) -> List[str]:
@@ -185,6 +200,8 @@ def ros_arguments(spec: NodeSpec) -> List[str]:
     args = ["--ros-args", "-r", f"__node:={spec.name}"]
     if spec.namespace:
         args += ["-r", f"__ns:=/{spec.namespace.strip('/')}"]
+    if spec.enclave:
+        args += ["--enclave", spec.enclave]
     for source, target in spec.remappings:
         args += ["-r", f"{source}:={target}"]
     for key, value in spec.parameters.items():

@@ -33,6 +33,8 @@ ARGUMENTS = [
     ("serial_no", "", "RealSense: serial number of the camera to use (empty: any)", None),
     ("color_profile", "", "RealSense: colour width,height,fps, e.g. 640,480,30", None),
     ("depth_profile", "", "RealSense: depth width,height,fps, e.g. 640,480,30", None),
+    ("secure", "false", "run every node with its SROS2 enclave /gan_anomaly/<node> (needs "
+     "ROS_SECURITY_ENABLE=true and a keystore from config/sros2/policy.xml)", ("true", "false")),
     ("record", "false", "also record the camera to MCAP bags in ./bags (record.launch.py has "
      "the recorder's other settings)", ("true", "false")),
 ]
@@ -70,6 +72,7 @@ def _node(spec):
     return Node(package=spec.package, executable=spec.executable, name=spec.name,
                 namespace=spec.namespace or None, parameters=[dict(spec.parameters)],
                 remappings=list(spec.remappings), output="screen", emulate_tty=True,
+                ros_arguments=["--enclave", spec.enclave] if spec.enclave else None,
                 on_exit=_required_exit(spec.name))
 
 
@@ -82,7 +85,8 @@ def _graph_actions(context):
                              realsense=CameraSettings(
                                  value["camera_namespace"], value["camera_name"],
                                  value["serial_no"], value["color_profile"],
-                                 value["depth_profile"]))
+                                 value["depth_profile"]),
+                             secure=value["secure"] == "true")
     actions = [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]
     if value["rviz"] == "true":
         actions.append(_rviz())

@@ -51,3 +51,47 @@ def test_another_realsense_changes_the_driver_arguments_and_our_topics():
     # The replay camera keeps the default topics, and so does the graph that listens to it.
     replay = inspection_graph(camera="replay", model="/m.safetensors", realsense=camera)
     assert ("color/image_raw", "/camera/camera/color/image_raw") in replay.nodes[1].remappings
+
+
+POLICY = Path(__file__).resolve().parents[1] / "config" / "sros2" / "policy.xml"
+
+
+def policy_profiles():
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.parse(POLICY).getroot()
+    profiles = {}
+    for enclave in root.iter("enclave"):
+        profile = enclave.find("profiles/profile")
+        allowed = {"publish": set(), "subscribe": set()}
+        for topics in profile.findall("topics"):
+            for kind in allowed:
+                if topics.get(kind) == "ALLOW":
+                    allowed[kind] |= {"/" + t.text for t in topics.findall("topic")}
+        profiles[enclave.get("path")] = (profile.get("node"), allowed)
+    return profiles
+
+
+def test_secure_nodes_carry_the_enclaves_the_policy_defines():
+    from gan_anomaly_ros.graph import sorting_client_node, with_enclave
+
+    graph = inspection_graph(camera="replay", model="/m.safetensors", secure=True)
+    profiles = policy_profiles()
+    for node in graph.nodes + [with_enclave(sorting_client_node())]:
+        arguments = ros_arguments(node)
+        assert arguments[arguments.index("--enclave") + 1] == node.enclave
+        name, allowed = profiles[node.enclave]
+        assert name == node.name
+        # Each node may use exactly the topics the graph connects it to (plus the common ones).
+        mine = {target for _, target in node.remappings}
+        common = {"/rosout", "/parameter_events", "/diagnostics"}
+        assert mine <= allowed["publish"] | allowed["subscribe"], (node.name, mine)
+        assert allowed["publish"] | allowed["subscribe"] <= mine | common, node.name
+    assert not any("--enclave" in ros_arguments(n) for n in inspection_graph(
+        camera="replay", model="/m.safetensors").nodes)
+
+
+def test_only_the_scorer_may_publish_verdicts():
+    publishers = [path for path, (_, allowed) in policy_profiles().items()
+                  if "/anomaly_score" in allowed["publish"]]
+    assert publishers == ["/gan_anomaly/scorer"]
