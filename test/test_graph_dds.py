@@ -252,3 +252,56 @@ def test_bringup_stops_its_nodes_on_sigterm(small_checkpoint, ros_env):
             bringup.kill()
         for pid in node_pids():
             os.kill(pid, signal.SIGKILL)
+
+
+def rss_mb(pid: int) -> float:
+    from pathlib import Path
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_a_90_hz_flood_for_a_minute_keeps_memory_flat_and_counts_drops(small_checkpoint,
+                                                                        ros_env):
+    """Faster than the pipeline can score: every stage keeps running, memory does not grow,
+    and what was not scored is counted (the scorer's dropped inputs; frames the preprocess
+    node's synchroniser saw against the sets it made)."""
+    graph = inspection_graph(camera="replay", model=str(small_checkpoint), device="cpu",
+                             replay={"source": "synthetic", "rate": 90.0, "synthetic_count": 6,
+                                     "synthetic_defect_ratio": 0.5})
+    listener = listen_to_graph(Peer("flood_listener"))
+    running = RunningGraph(graph, env=ros_env, echo=False)
+    memory = {}
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 75 and running.failed() is None:
+            elapsed = time.monotonic() - started
+            if 15 <= elapsed and "early" not in memory:   # after start-up and model loading
+                memory["early"] = [rss_mb(p.pid) for p in running.processes]
+            time.sleep(0.5)
+        memory["late"] = [rss_mb(p.pid) for p in running.processes]
+    finally:
+        failure = running.failed()
+        codes = running.stop()
+        listener.close()
+    assert failure is None and all(code == 0 for code in codes.values()), (failure, codes)
+    growth = [late - early for early, late in zip(memory["early"], memory["late"])]
+    assert max(growth) < 60, f"resident memory grew by {growth} MB over a minute: {memory}"
+    latest = {}
+    for array in listener.diagnostics:
+        for status in array.status:
+            latest[status.name.split(":")[0]] = {kv.key: int(kv.value) for kv in status.values
+                                                 if kv.value.isdigit()}
+    camera, preprocess, scorer = latest["replay_camera"], latest["preprocess"], latest["scorer"]
+    counts = f"camera {camera}, preprocess {preprocess}, scorer {scorer}, memory {memory}"
+    # Frames faster than the scorer can take them (at least 20 Hz on a loaded 2-core CPU).
+    assert camera["processed"] > 60 * 20, counts
+    assert preprocess["sync_in.color"] <= camera["processed"], counts
+    assert scorer["received"] <= preprocess["processed"], counts
+    # The scorer could not keep up: it dropped (and counted) what it had no time for.
+    assert scorer["dropped"] > 0, counts
+    assert scorer["processed"] + scorer["dropped"] + scorer.get("not_inspected", 0) <= \
+        scorer["received"] + 1, counts
+    assert len(listener.scores) > 100, counts
