@@ -85,13 +85,27 @@ def test_export_bag_and_train_from_bags(scenes, tmp_path, capsys):
     assert summary["preprocessing"]["crop_mode"] == "part"   # RGB-D from a bag: part crops
 
 
+def call_set_label(peer, label: str) -> bool:
+    from gan_anomaly_ros.srv import SetLabel
+
+    client = peer.node.create_client(SetLabel, "/recorder/set_label")
+    assert client.wait_for_service(timeout_sec=30), "no /recorder/set_label service"
+    future = client.call_async(SetLabel.Request(label=label))
+    deadline = time.monotonic() + 30
+    while not future.done():
+        assert time.monotonic() < deadline, "no answer from /recorder/set_label"
+        time.sleep(0.05)
+    peer.node.destroy_client(client)
+    return future.result().success
+
+
 @pytest.mark.requires_ros
 def test_the_recorder_keeps_every_frame_until_sigterm_and_splits_by_label(scenes, ros_env,
                                                                           tmp_path):
     from gan_anomaly_ros.graph import recorder_node, ros_arguments
     from process_helpers import start_module, stop_process, wait_for_output
     from ros_peer import Peer
-    from test_nodes import camera_publishers, send_frame, set_parameter
+    from test_nodes import camera_publishers, send_frame
 
     peer = Peer("recorder_test")
     pubs = camera_publishers(peer)
@@ -102,8 +116,8 @@ def test_the_recorder_keeps_every_frame_until_sigterm_and_splits_by_label(scenes
         wait_for_output(process, "recording to", timeout=60)
         peer.wait_for_subscribers(pubs.values(), process=process)
         for i, scene in enumerate(scenes):
-            if i == 8:
-                assert set_parameter(peer, "recorder", "label", "defective")[0]
+            if i == 8:  # the operator panel's way: the ~/set_label service
+                assert call_set_label(peer, "defective")
             send_frame(peer, pubs, scene.color, "rgb8", scene.depth_mm, "16UC1", INTRINSICS)
             sent["good" if i < 8 else "defective"] += 1
             time.sleep(0.15)
@@ -158,13 +172,16 @@ def test_sigterm_while_frames_arrive_leaves_a_readable_bag_with_all_it_wrote(sce
     import threading
 
     from gan_anomaly_ros.graph import recorder_node, ros_arguments
-    from process_helpers import start_module, stop_process, wait_for_output
+    from pathlib import Path
+
+    from process_helpers import read_output, start_module, stop_process, wait_for_output
     from ros_peer import Peer
     from test_nodes import camera_publishers, send_frame
 
     peer = Peer("recorder_sigterm_test")
     pubs = camera_publishers(peer)
-    spec = recorder_node(output_dir=str(tmp_path / "bags"), label="good")
+    # ~0.4 MB per 320x240 frame set: a new bag every few frames.
+    spec = recorder_node(output_dir=str(tmp_path / "bags"), label="good", split_size_mb=1.0)
     process = start_module(spec.module, *ros_arguments(spec), env=ros_env)
     stop = threading.Event()
     streamer = None
@@ -185,14 +202,18 @@ def test_sigterm_while_frames_arrive_leaves_a_readable_bag_with_all_it_wrote(sce
         wait_for_output(process, "new bag", timeout=30)
         time.sleep(2.0)
         process.send_signal(signal.SIGTERM)          # frames still arriving
-        output = wait_for_output(process, "closed", timeout=30)
         process.wait(timeout=30)
+        output = read_output(process)
     finally:
         stop.set()
         if streamer is not None:
             streamer.join()
         stop_process(process)
         peer.close()
-    written = int(re.search(r"closed \S+ \((\d+) frames\)", output).group(1))
-    (bag,) = list((tmp_path / "bags").iterdir())
-    assert written >= 5 and len(list(read_bag_frames([bag]))) == written
+    written = {Path(path).name: int(n) for path, n in
+               re.findall(r"closed (\S+) \((\d+) frames\)", output)}
+    bags = sorted((tmp_path / "bags").iterdir())
+    assert len(bags) >= 3 and sum(written.values()) >= 5, output   # split by size
+    for bag in bags:
+        assert len(list(read_bag_frames([bag]))) == written[bag.name]
+        assert 0.5e6 < sum(f.stat().st_size for f in bag.glob("*.mcap")) < 2.5e6

@@ -102,13 +102,15 @@ def test_scorer_survives_bad_inputs_and_counts_them(small_checkpoint, ros_env, p
     assert {v.status_detail.split(":")[0] for v in rejected} >= set(kinds)
 
 
-def camera_publishers(peer):
+def camera_publishers(peer, qos=None):
+    """Publishers like realsense-ros' (reliable, its default; or ``qos``)."""
     from sensor_msgs.msg import CameraInfo, Image
 
     from gan_anomaly_ros.graph import CAMERA_INFO_TOPIC, COLOR_TOPIC, DEPTH_TOPIC
     from gan_anomaly_ros.ros.qos import RELIABLE_OUT
 
-    return {name: peer.node.create_publisher(kind, topic, RELIABLE_OUT) for name, kind, topic in [
+    qos = qos or RELIABLE_OUT
+    return {name: peer.node.create_publisher(kind, topic, qos) for name, kind, topic in [
         ("color", Image, COLOR_TOPIC), ("depth", Image, DEPTH_TOPIC),
         ("info", CameraInfo, CAMERA_INFO_TOPIC)]}
 
@@ -598,3 +600,29 @@ def test_frames_the_synchroniser_cannot_match_are_counted(small_checkpoint, ros_
         stop_process(process)
     values = diagnostics_values(peer, "preprocess")
     assert int(values["received"]) == 0 and int(values.get("sync_in.depth", 0)) == 0
+
+
+def test_preprocess_hears_best_effort_cameras_too(small_checkpoint, ros_env, peer):
+    """realsense-ros publishes reliable by default and best effort when configured so: the
+    default camera_qos connects to both (the reliable case is every other test here)."""
+    from gan_anomaly_ros.data.synthetic import render_scene
+    from gan_anomaly_ros.msg import AnomalyScore, ModelInput
+    from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
+    from gan_anomaly_ros.ros.time_sync import sensor_qos
+
+    intrinsics = D435_COLOR_640X480.scaled(320, 240)
+    scene = render_scene(6, intrinsics=intrinsics)
+    inputs = peer.listen(ModelInput, "/gan_anomaly/model_input")
+    pubs = camera_publishers(peer, sensor_qos())
+    process = start_node(preprocess_node(str(small_checkpoint)), ros_env)
+    try:
+        wait_for_output(process, "preprocessing", timeout=90)
+        peer.wait_for_subscribers(pubs.values(), process=process)
+        deadline = time.monotonic() + 30
+        while not inputs:
+            assert time.monotonic() < deadline, "nothing from a best-effort camera"
+            send_frame(peer, pubs, scene.color, "rgb8", scene.depth_mm, "16UC1", intrinsics)
+            time.sleep(0.3)
+    finally:
+        stop_process(process)
+    assert inputs[0].status == AnomalyScore.INSPECTED

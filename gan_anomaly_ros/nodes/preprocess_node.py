@@ -27,10 +27,9 @@ from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_depth_m, image_to_rgb, numpy_to_image
 from ..ros.node_main import StartupError, run_node
 from ..ros.parameters import declare_dynamic, declare_model, declare_read_only, on_parameter_changes
-from ..ros.qos import RELIABLE_OUT, reliable_camera_qos
-from ..ros.time_sync import sensor_qos, subscribe_synchronized
+from ..ros.qos import CAMERA_QOS, RELIABLE_OUT, has_best_effort_publisher
+from ..ros.time_sync import subscribe_synchronized
 
-CAMERA_QOS = {"reliable": reliable_camera_qos, "best_effort": sensor_qos}
 # Diagnostics counters of what reaches the synchroniser; "received" counts the matched sets,
 # so sync_in.color - received is the colour frames it could not match (or still holds).
 SYNC_INPUTS = ("sync_in.color", "sync_in.depth", "sync_in.camera_info")
@@ -83,9 +82,10 @@ class PreprocessNode(Node):
         slop = float(declare_read_only(self, "slop", 0.05, "s, colour/depth/camera_info "
                                        "synchronisation tolerance"))
         queue_size = int(declare_read_only(self, "queue_size", 10, "synchroniser queue"))
-        # realsense-ros publishes reliable by default; best effort matches either kind of
-        # publisher but loses large frames (fragmented over UDP) under load.
-        reliability = declare_read_only(self, "camera_qos", "reliable", "reliable | best_effort")
+        # auto: reliable, switching to best effort when the camera publishes best effort
+        # (ros/qos.py says why).
+        reliability = declare_read_only(self, "camera_qos", "auto",
+                                        "auto | reliable | best_effort")
         if reliability not in CAMERA_QOS:
             raise StartupError(f"camera_qos must be one of {sorted(CAMERA_QOS)}, got "
                                f"{reliability!r}")
@@ -113,14 +113,29 @@ class PreprocessNode(Node):
             self, "stale_after_s", 2.0, "diagnostics WARN after this long without input; 0: off"))
         self.health = NodeHealth(self, "preprocess", stale_after=stale_after)
         self.publisher = self.create_publisher(ModelInput, "model_input", RELIABLE_OUT)
-        self.sync = subscribe_synchronized(
-            self, [(Image, "color/image_raw"), (Image, "depth/image_raw"),
-                   (CameraInfo, "color/camera_info")],
-            self.on_frame, queue_size=queue_size, slop=slop, qos=CAMERA_QOS[reliability](),
-            on_arrival=lambda i: self.health.count(SYNC_INPUTS[i]))
+        self.sync_settings = dict(queue_size=queue_size, slop=slop,
+                                  on_arrival=lambda i: self.health.count(SYNC_INPUTS[i]))
+        self.sync = self.subscribe_camera(CAMERA_QOS[reliability]())
+        if reliability == "auto":
+            self.qos_timer = self.create_timer(1.0, self.follow_camera_qos)
         self.get_logger().info(
             f"preprocessing {self.config.mode} {self.config.size}px (id {self.preprocessing_id}, "
             f"sync: {self.sync.implementation})")
+
+    def subscribe_camera(self, qos):
+        return subscribe_synchronized(
+            self, [(Image, "color/image_raw"), (Image, "depth/image_raw"),
+                   (CameraInfo, "color/camera_info")], self.on_frame, qos=qos,
+            **self.sync_settings)
+
+    def follow_camera_qos(self) -> None:
+        """camera_qos auto: once a best-effort camera appears, subscribe best effort."""
+        if not has_best_effort_publisher(self, self.resolve_topic_name("color/image_raw")):
+            return
+        self.sync.destroy()
+        self.sync = self.subscribe_camera(CAMERA_QOS["best_effort"]())
+        self.qos_timer.cancel()
+        self.get_logger().info("the camera publishes best effort: subscribed best effort")
 
     def check_stamp(self, color: Image) -> None:
         """A stamp far from this machine's clock (unsynchronised clocks, a bag replayed
