@@ -194,6 +194,15 @@ def cmd_eval(args) -> int:
     out_dir = Path(args.out) if args.out else Path(args.model).with_name(
         Path(args.model).stem + "_eval")
     recorded = read_metadata(args.model).get("training", {}).get("depth_format")
+    if args.bag:  # the bags' frames as a test split, read like any dataset
+        import shutil
+
+        from .data.bags import export_bag
+        data = out_dir / "bagdata"
+        if data.exists():
+            shutil.rmtree(data)
+        export_bag(args.bag, data, label=args.label, split="test", **_bag_topics(args))
+        args.data = str(data)
     metrics = evaluate_folder(args.model, args.data, device=args.device, out_dir=out_dir,
                               depth_format=_depth_format(args, recorded))
     text = json.dumps(metrics, indent=2)
@@ -317,7 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset's test split")
     evaluate.add_argument("--model", required=True, help="checkpoint (.safetensors)")
-    evaluate.add_argument("--data", required=True)
+    eval_source = evaluate.add_mutually_exclusive_group(required=True)
+    eval_source.add_argument("--data", help="dataset folder (its test split)")
+    eval_source.add_argument("--bag", nargs="+", metavar="BAG",
+                             help="rosbag2 folders of good and defective parts (labels from our "
+                                  "recorder, or --label for all of them)")
+    evaluate.add_argument("--label", choices=["good", "defective"], default=None,
+                          help="--bag: the label of bags not recorded by our recorder")
+    _add_bag_topic_args(evaluate)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", help="also write the metrics to this file")
     evaluate.add_argument("--out", help="folder for roc.png, gallery.png and metrics.json "

@@ -18,8 +18,9 @@ TOPICS = ("/camera/camera/color/image_raw", "/camera/camera/aligned_depth_to_col
           "/camera/camera/color/camera_info")
 
 
-def write_bag_like_ros2_bag_record(path, frames, storage="sqlite3"):
-    """A bag as `ros2 bag record` writes it (rosbags' own serialisation, no rclpy)."""
+def write_bag_like_ros2_bag_record(path, frames, storage="sqlite3", label=None):
+    """A bag as `ros2 bag record` writes it (rosbags' own serialisation, no rclpy); with
+    ``label``, stored in the metadata as our recorder does."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
@@ -28,7 +29,10 @@ def write_bag_like_ros2_bag_record(path, frames, storage="sqlite3"):
     Header, Time = store.types["std_msgs/msg/Header"], store.types["builtin_interfaces/msg/Time"]
     RegionOfInterest = store.types["sensor_msgs/msg/RegionOfInterest"]
     plugin = StoragePlugin.SQLITE3 if storage == "sqlite3" else StoragePlugin.MCAP
-    with Writer(path, version=9, storage_plugin=plugin) as writer:
+    writer = Writer(path, version=9, storage_plugin=plugin)
+    if label:
+        writer.set_custom_data("label", label)
+    with writer:
         kinds = ("sensor_msgs/msg/Image", "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo")
         connections = [writer.add_connection(t, k, typestore=store) for t, k in zip(TOPICS, kinds)]
         for i, frame in enumerate(frames):
@@ -83,6 +87,17 @@ def test_export_bag_and_train_from_bags(scenes, tmp_path, capsys):
                         "--device", "cpu"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["preprocessing"]["crop_mode"] == "part"   # RGB-D from a bag: part crops
+    # eval --bag: good and defective bags (labelled as our recorder labels them) as a test split.
+    defective = [render_scene(70 + i, "hole", intrinsics=INTRINSICS) for i in range(4)]
+    write_bag_like_ros2_bag_record(tmp_path / "good", scenes[:6], label="good")
+    write_bag_like_ros2_bag_record(tmp_path / "bad", defective, label="defective")
+    capsys.readouterr()
+    assert gan_anomaly(["eval", "--model", str(model), "--bag", str(tmp_path / "good"),
+                        str(tmp_path / "bad"), "--device", "cpu", "--out",
+                        str(tmp_path / "eval")]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["per_type"]["defective"]["n"] == len(defective)
+    assert metrics["n_images"] == 6 + len(defective)
 
 
 def call_set_label(peer, label: str) -> bool:

@@ -626,3 +626,26 @@ def test_preprocess_hears_best_effort_cameras_too(small_checkpoint, ros_env, pee
     finally:
         stop_process(process)
     assert inputs[0].status == AnomalyScore.INSPECTED
+
+
+def test_replay_rate_changes_at_run_time_and_the_source_is_read_only(ros_env, peer):
+    from sensor_msgs.msg import Image
+
+    from gan_anomaly_ros.graph import COLOR_TOPIC
+    from gan_anomaly_ros.ros.qos import RELIABLE_OUT
+
+    frames = peer.listen(Image, COLOR_TOPIC, RELIABLE_OUT)
+    process = start_node(replay_camera_node(rate=1.0, synthetic_count=2), ros_env)
+    try:
+        wait_for_output(process, "replaying", timeout=60)
+        peer.wait_for(COLOR_TOPIC, 2, timeout=30, process=process)
+        assert set_parameter(peer, "replay_camera", "rate", 20.0)[0]
+        time.sleep(0.5)
+        before = len(frames)
+        time.sleep(2.0)
+        assert len(frames) - before > 15, "the new rate did not take effect"
+        ok, reason = set_parameter(peer, "replay_camera", "source", "/elsewhere")
+        assert not ok and "read-only" in reason.lower()
+        assert not set_parameter(peer, "replay_camera", "rate", 0.0)[0]
+    finally:
+        stop_process(process)

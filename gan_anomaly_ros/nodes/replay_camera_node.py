@@ -24,6 +24,7 @@ from ..perception.geometry import CameraIntrinsics, intrinsics_for_image
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import numpy_to_image
 from ..ros.node_main import StartupError, run_node
+from ..ros.parameters import declare_dynamic, declare_read_only, on_parameter_changes
 from ..ros.qos import RELIABLE_OUT
 from ..data.synthetic import DEFECT_TYPES, render_scene
 
@@ -120,23 +121,31 @@ def camera_info_msg(intrinsics: CameraIntrinsics, header) -> CameraInfo:
 class ReplayCameraNode(Node):
     def __init__(self):
         super().__init__("replay_camera")
-        source = self.declare_parameter("source", "synthetic").value
-        rate = float(self.declare_parameter("rate", 5.0).value)
-        self.loop = bool(self.declare_parameter("loop", True).value)
-        self.frame_id = self.declare_parameter("frame_id", "camera_color_optical_frame").value
-        split = self.declare_parameter("split", "test").value
-        count = int(self.declare_parameter("synthetic_count", 12).value)
-        defect_ratio = float(self.declare_parameter("synthetic_defect_ratio", 0.5).value)
-        seed = int(self.declare_parameter("synthetic_seed", 0).value)
+        source = declare_read_only(self, "source", "synthetic",
+                                   "synthetic | a dataset folder | a rosbag2 folder")
+        rate = float(declare_dynamic(self, "rate", 5.0, "frames per second (run time)"))
+        self.loop = bool(declare_dynamic(self, "loop", True, "start again after the last frame"))
+        self.frame_id = declare_read_only(self, "frame_id", "camera_color_optical_frame",
+                                          "frame_id of the published images")
+        split = declare_read_only(self, "split", "test", "folder sources: the split to play")
+        count = int(declare_read_only(self, "synthetic_count", 12, "synthetic frames"))
+        defect_ratio = float(declare_read_only(self, "synthetic_defect_ratio", 0.5,
+                                               "share of synthetic frames with a defect"))
+        seed = int(declare_read_only(self, "synthetic_seed", 0, "synthetic scene seed"))
         # Folder sources: the unit of their depth images (data/depth.py); 0 = no scale.
-        depth_format = self.declare_parameter("depth_format", "auto").value
-        depth_scale = float(self.declare_parameter("depth_scale", 0.0).value)
+        depth_format = declare_read_only(self, "depth_format", "auto",
+                                         "auto | millimetres | metres | scaled")
+        depth_scale = float(declare_read_only(self, "depth_scale", 0.0,
+                                              "metres per stored unit (format scaled)"))
         # A camera does not wait; a replay used for evaluation can wait until this many
         # subscribers are matched on every topic (the mask too: the evaluator's truth), so that
         # no frame or mask is lost.
-        self.wait_for_subscribers = int(self.declare_parameter("wait_for_subscribers", 0).value)
+        self.wait_for_subscribers = int(declare_read_only(
+            self, "wait_for_subscribers", 0, "hold the first frame until this many subscribers "
+            "listen on every topic"))
         # Bag sources play at the rate they were recorded at, unless this is false.
-        recorded_rate = bool(self.declare_parameter("recorded_rate", True).value)
+        recorded_rate = bool(declare_read_only(self, "recorded_rate", True,
+                                               "bag sources: play at the recorded rate"))
         if rate <= 0:
             raise StartupError(f"rate must be > 0 Hz, got {rate}")
         self.cache = {}
@@ -164,8 +173,17 @@ class ReplayCameraNode(Node):
         self.pub_info = self.create_publisher(CameraInfo, "color/camera_info", RELIABLE_OUT)
         self.pub_mask = self.create_publisher(Image, "ground_truth/defect_mask", RELIABLE_OUT)
         self.timer = self.create_timer(1.0 / rate, self.publish_next)
+        on_parameter_changes(self, {"rate": self.set_rate,
+                                    "loop": lambda value: setattr(self, "loop", bool(value))})
         self.get_logger().info(f"replaying {len(self.loaders)} frames from {source!r} at "
                                f"{rate:g} Hz (loop={self.loop})")
+
+    def set_rate(self, value) -> None:
+        """A new rate takes effect at the next frame: the timer is replaced."""
+        if not float(value) > 0:
+            raise ValueError("the rate must be > 0 Hz")
+        self.destroy_timer(self.timer)
+        self.timer = self.create_timer(1.0 / float(value), self.publish_next)
 
     def frame(self, index: int) -> ReplayFrame:
         if index not in self.cache:

@@ -20,6 +20,7 @@ from gan_anomaly_ros.msg import AnomalyScore
 from ..graph import DEFECT_MASK_TOPIC, HEATMAP_TOPIC, OVERLAY_TOPIC, SCORE_TOPIC
 from ..ros.image_conversion import image_to_numpy
 from ..ros.node_main import run_node
+from ..ros.parameters import declare_read_only
 from ..ros.qos import RELIABLE_OUT
 
 
@@ -49,9 +50,10 @@ class ScoreRecorderNode(Node):
     def __init__(self, output_dir: str = "", echo: bool = True, max_records: int = 0):
         super().__init__("score_recorder")
         # 0 = no limit; the demo stops listening after the frames it asked for.
-        self.max_records = int(self.declare_parameter("max_records", max_records).value)
-        output_dir = self.declare_parameter("output_dir", output_dir).value
-        self.echo = bool(self.declare_parameter("echo", echo).value)
+        self.max_records = int(declare_read_only(self, "max_records", max_records,
+                                                 "stop recording after this many; 0: never"))
+        output_dir = declare_read_only(self, "output_dir", output_dir, "scores.jsonl and images")
+        self.echo = bool(declare_read_only(self, "echo", echo, "print every score"))
         self.output_dir = Path(output_dir) if output_dir else None
         if self.output_dir:
             self.output_dir.mkdir(parents=True, exist_ok=True)
