@@ -17,6 +17,7 @@ class Peer:
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
         self.received: dict = {}
+        self.subscriptions: dict = {}
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
@@ -30,8 +31,20 @@ class Peer:
     def listen(self, msg_type, topic: str, qos=10) -> list:
         """Collect every message on ``topic`` into ``self.received[topic]``."""
         self.received[topic] = []
-        self.node.create_subscription(msg_type, topic, self.received[topic].append, qos)
+        self.subscriptions[topic] = self.node.create_subscription(
+            msg_type, topic, self.received[topic].append, qos)
         return self.received[topic]
+
+    def wait_for_publishers(self, topics, timeout: float = 60.0, process=None) -> None:
+        """Block until each listened topic has matched a publisher: what a node publishes
+        before that is lost to this listener."""
+        deadline = time.monotonic() + timeout
+        while any(self.subscriptions[t].get_publisher_count() < 1 for t in topics):
+            if process is not None and process.poll() is not None:
+                raise AssertionError(f"node exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no publisher matched {list(topics)} within {timeout} s")
+            time.sleep(0.05)
 
     def wait_for(self, topic: str, count: int = 1, timeout: float = 30.0, process=None) -> list:
         deadline = time.monotonic() + timeout

@@ -161,6 +161,7 @@ def test_preprocess_passes_bad_frames_on_as_invalid_and_keeps_running(small_chec
     try:
         wait_for_output(process, "preprocessing rgbd", timeout=90)
         peer.wait_for_subscribers(pubs.values(), process=process)
+        peer.wait_for_publishers(["/gan_anomaly/model_input"], process=process)
         stamps = {send_frame(peer, pubs, c, e, d, "16UC1", k,
                              "camera_depth_optical_frame" if name == "depth_frame"
                              else "camera_color_optical_frame"): name
@@ -211,18 +212,29 @@ def test_frames_not_inspected_never_come_out_good(small_checkpoint, ros_env, pee
         wait_for_output(scorer, "threshold", timeout=90)
         wait_for_output(preprocess, "preprocessing", timeout=90)
         peer.wait_for_subscribers(pubs.values(), process=preprocess)
+        peer.wait_for_publishers(["/anomaly_score"], process=scorer)
         stamps = {}
         for name, (depth, encoding, _) in frames.items():
-            stamps[send_frame(peer, pubs, scene.color, "rgb8", depth, encoding, intrinsics)] = name
-            time.sleep(1.0)  # the scorer keeps only the newest input: one frame at a time
-        scores = peer.wait_for("/anomaly_score", len(frames), timeout=60, process=scorer)
+            # One frame at a time (the scorer keeps only the newest input), sent again until
+            # answered: preprocess and scorer may still be discovering each other at first.
+            answered = len(peer.received["/anomaly_score"]) + 1
+            for _ in range(10):
+                stamps[send_frame(peer, pubs, scene.color, "rgb8", depth, encoding,
+                                  intrinsics)] = name
+                deadline = time.monotonic() + 3.0
+                while len(peer.received["/anomaly_score"]) < answered and \
+                        time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if len(peer.received["/anomaly_score"]) >= answered:
+                    break
+            scores = peer.wait_for("/anomaly_score", answered, timeout=5, process=scorer)
     finally:
         stop_process(preprocess)
         stop_process(scorer)
-    by_name = {stamps[(m.header.stamp.sec, m.header.stamp.nanosec)]: m for m in scores}
-    assert set(by_name) == set(frames)
-    for name, (_, _, status) in frames.items():
-        verdict = by_name[name]
+    verdicts = [(stamps[(m.header.stamp.sec, m.header.stamp.nanosec)], m) for m in scores]
+    assert {name for name, _ in verdicts} == set(frames)
+    for name, verdict in verdicts:
+        status = frames[name][2]
         assert verdict.status == status, (name, verdict.status, verdict.status_detail)
         if status != AnomalyScore.INSPECTED:
             assert verdict.is_anomaly, f"{name}: a frame that was not inspected came out good"
@@ -450,6 +462,7 @@ def test_part_finder_parameters_apply_on_the_next_frame(small_checkpoint, ros_en
     try:
         wait_for_output(process, "preprocessing", timeout=90)
         peer.wait_for_subscribers(pubs.values(), process=process)
+        peer.wait_for_publishers(["/gan_anomaly/model_input"], process=process)
         # No camera yet: diagnostics say so (stale_after_s 2) instead of OK.
         deadline = time.monotonic() + 30
         while not any("no input" in s.message for s in preprocess_statuses()):
@@ -508,6 +521,7 @@ def test_sorting_client_decides_per_part_and_never_accepts_what_was_not_inspecte
     try:
         wait_for_output(process, "sorting:", timeout=60)
         peer.wait_for_subscribers([publisher], process=process)
+        peer.wait_for_publishers(["/sort_decision", "/pick_target"], process=process)
         for message in sequence:
             publisher.publish(message)
             time.sleep(0.05)
