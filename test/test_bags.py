@@ -231,4 +231,6 @@ def test_sigterm_while_frames_arrive_leaves_a_readable_bag_with_all_it_wrote(sce
     assert len(bags) >= 3 and sum(written.values()) >= 5, output   # split by size
     for bag in bags:
         assert len(list(read_bag_frames([bag]))) == written[bag.name]
-        assert 0.5e6 < sum(f.stat().st_size for f in bag.glob("*.mcap")) < 2.5e6
+        size = sum(f.stat().st_size for f in bag.glob("*.mcap"))
+        # Split at about 1 MB; the last bag, cut by the signal, may be smaller.
+        assert size < 2.5e6 and (bag == bags[-1] or size > 0.5e6), (bag.name, size)
