@@ -106,6 +106,9 @@ def split_camera(graph: Graph) -> Tuple[Graph, Graph]:
     return Graph(nodes=rest, includes=graph.includes), Graph(nodes=camera, includes=[])
 
 
+PIPELINE_SETTLE_S = 2.0
+
+
 def pipeline_listens(recorder) -> bool:
     """Preprocess and scorer are subscribed and the scorer's output reaches the recorder."""
     return (recorder.count_subscribers(COLOR_TOPIC) > 0
@@ -138,6 +141,11 @@ def run_demo(model: Path, frames: int = 20, output_dir: Path = Path("demo_output
     with RunningGraph(processing, echo=verbose) as running:
         code = wait_for(lambda: pipeline_listens(recorder), executor, [running], deadline,
                         "preprocess and scorer ready")
+        # The recorder sees the nodes' endpoints; preprocess and scorer may need a moment more
+        # to match each other, and a frame sent before that is lost between them.
+        settle = time.monotonic() + PIPELINE_SETTLE_S
+        code = code or wait_for(lambda: time.monotonic() > settle, executor, [running],
+                                deadline, "preprocess and scorer matched")
         if code == 0:
             with RunningGraph(camera, echo=verbose) as replay:
                 code = wait_for(lambda: len(recorder.records) >= frames, executor,
