@@ -242,6 +242,27 @@ def cmd_export_bag(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export.exporting import RUNTIME_OF, export_checkpoint
+    from .export.verify import ATOL, RTOL, compare_runtimes
+    from .scoring import Scorer
+
+    out = export_checkpoint(args.checkpoint, args.format, args.out, device=args.device)
+    print(f"wrote {out}")
+    # The same random raw crops through the eager model and the export just written.
+    comparison = compare_runtimes(Scorer(args.checkpoint, args.device),
+                                  Scorer(args.checkpoint, args.device, RUNTIME_OF[args.format],
+                                         exported_path=out))
+    print(f"max |score difference| against eager: {comparison.max_score_difference:.3g} "
+          f"(scores up to {comparison.max_abs_score:.3g}), max |map difference|: "
+          f"{comparison.max_map_difference:.3g}")
+    if not comparison.within_tolerance:
+        print(f"warning: beyond the tolerance (rtol {RTOL:g}, atol {ATOL:g}): do not deploy "
+              "this export", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import ensure_default_model, run_demo
 
@@ -257,7 +278,8 @@ def cmd_bringup(args) -> int:
 
     replay = {"source": args.source, "rate": args.rate}
     graph = inspection_graph(camera=args.camera, model=args.model, device=args.device,
-                             replay=replay, threshold=args.threshold, secure=args.secure)
+                             replay=replay, threshold=args.threshold, secure=args.secure,
+                             composed=args.composed)
     try:
         return run_until_interrupted(graph)
     except BringupError as exc:
@@ -373,6 +395,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bag_topic_args(export)
     export.set_defaults(func=cmd_export_bag)
 
+    export_model = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript "
+                                  "(normalisation inside the graph) and compare it with eager")
+    export_model.add_argument("checkpoint", help="checkpoint (.safetensors)")
+    export_model.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    export_model.add_argument("-o", "--out", help="file to write (default: next to the "
+                              "checkpoint, <name>.onnx or <name>.torchscript.pt)")
+    export_model.add_argument("--device", default="cpu",
+                              help="torchscript: the device the trace runs on (a trace keeps "
+                                   "it); both: where the comparison with eager runs")
+    export_model.set_defaults(func=cmd_export)
+
     synth = sub.add_parser("synth", help="write a synthetic RGB-D dataset (MVTec layout)")
     synth.add_argument("--out", required=True)
     synth.add_argument("--n-train", type=int, default=DEMO_DATASET["n_train"])
@@ -414,7 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
                               "config/sros2/policy.xml)")
     bringup.add_argument("--threshold", type=float, default=None,
                          help="decision threshold (default: the checkpoint's calibrated one)")
+    bringup.add_argument("--composed", action="store_true",
+                         help="preprocess and scorer in one process (model input handed over "
+                              "in memory)")
     bringup.set_defaults(func=cmd_bringup)
+
+    from .bench.command import add_parser as add_bench_parser
+    add_bench_parser(sub)
     return parser
 
 

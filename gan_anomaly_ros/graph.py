@@ -53,6 +53,9 @@ class NodeSpec:
     remappings: Tuple[Tuple[str, str], ...] = ()
     # SROS2 enclave (config/sros2/policy.xml); None: no security identity.
     enclave: Optional[str] = None
+    # A process that holds several nodes (the composed preprocess + scorer): ``name`` only
+    # labels the process; the nodes keep their own names (no __node remap).
+    composed: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,18 @@ def scorer_node(model: str, device: str, threshold: Optional[float] = None) -> N
                                 ("anomaly_markers", MARKERS_TOPIC)))
 
 
+def composed_inspection_node(preprocess: NodeSpec, scorer: NodeSpec) -> NodeSpec:
+    """preprocess and scorer in one process (nodes/inspection_composed.py): the model input is
+    handed over in memory instead of serialised through DDS. Same node code, same names,
+    parameters and remappings (theirs do not collide: the shared ones, model and
+    stale_after_s, have the same value in both)."""
+    return NodeSpec(executable="inspection_composed", name="inspection",
+                    module=f"{PACKAGE}.nodes.inspection_composed",
+                    parameters={**preprocess.parameters, **scorer.parameters},
+                    remappings=tuple(dict(preprocess.remappings + scorer.remappings).items()),
+                    composed=True)
+
+
 def recorder_node(camera: CameraSettings = DEFAULT_CAMERA, **parameters) -> NodeSpec:
     """Records the camera topics to MCAP bags (launch/record.launch.py, record:=true)."""
     return NodeSpec(executable="recorder_node", name="recorder",
@@ -166,14 +181,21 @@ def sorting_client_node(**parameters) -> NodeSpec:
 def inspection_graph(camera: str = "replay", model: str = "", device: str = "auto",
                      replay: Optional[Dict[str, object]] = None,
                      threshold: Optional[float] = None,
-                     realsense: CameraSettings = DEFAULT_CAMERA, secure: bool = False) -> Graph:
+                     realsense: CameraSettings = DEFAULT_CAMERA, secure: bool = False,
+                     composed: bool = False) -> Graph:
     """The whole pipeline: camera (RealSense or replay) -> preprocess -> scorer. The replay
-    camera publishes on the default RealSense topics; ``realsense`` names another camera."""
+    camera publishes on the default RealSense topics; ``realsense`` names another camera.
+    ``composed``: preprocess and scorer in one process (composed_inspection_node)."""
     if camera not in CAMERAS:
         raise ValueError(f"camera must be one of {CAMERAS}, got {camera!r}")
+    if composed and secure:
+        raise ValueError("secure needs one process per node (an SROS2 enclave is per "
+                         "process): use separate processes (composed false) with secure")
     model = str(model or default_model_path())
     topics = realsense if camera == "realsense" else DEFAULT_CAMERA
     nodes = [preprocess_node(model, topics), scorer_node(model, device, threshold)]
+    if composed:
+        nodes = [composed_inspection_node(*nodes)]
     includes = []
     if camera == "replay":
         nodes.insert(0, replay_camera_node(**(replay or {})))
@@ -197,7 +219,7 @@ def with_enclave(spec: NodeSpec) -> NodeSpec:
 
 def ros_arguments(spec: NodeSpec) -> List[str]:
     """`--ros-args` command-line arguments equivalent to the spec's name, remaps and params."""
-    args = ["--ros-args", "-r", f"__node:={spec.name}"]
+    args = ["--ros-args"] + ([] if spec.composed else ["-r", f"__node:={spec.name}"])
     if spec.namespace:
         args += ["-r", f"__ns:=/{spec.namespace.strip('/')}"]
     if spec.enclave:

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
-import torch
 
 from .anomaly_map import Box, strongest_region
 from .checkpoint import Checkpoint, load_checkpoint
 from .devices import resolve_device
+from .export.runtime import RUNTIMES, open_runtime
+
+# Raw colour is 0..255 (resize_crop); a little slack for values that went through float maths.
+RAW_COLOUR_RANGE = (-1e-3, 255.0 + 1e-3)
 
 
 class InputMismatchError(ValueError):
@@ -29,15 +32,29 @@ class ScoreResult:
 
 
 class Scorer:
-    """Loads a checkpoint once and scores CxSxS (or NxCxSxS) float32 inputs; voxel
-    checkpoints (preprocessing mode "voxel") score 1xRxRxR grids (or Nx1xRxRxR)."""
+    """Loads a checkpoint once and scores its inputs, with one of three runtimes: ``eager``
+    (the torch model), ``torchscript`` or ``onnxruntime`` (an export of this checkpoint,
+    ``exported_path``, made by `gan-anomaly export`).
 
-    def __init__(self, checkpoint_path, device: str = "auto"):
+    ``score_raw`` / ``score_raw_batch`` take raw crops, C x S x S (or N x C x S x S) float32
+    as resize_crop makes them (colour 0..255, depth metres), and work with every runtime: the
+    eager one normalises them with the numpy code training used, the exported graphs with
+    their own copy of it. ``score`` / ``score_batch`` take already normalised model inputs
+    (preprocess_frame, e.g. a prepared dataset) and need the eager runtime. Voxel checkpoints
+    (preprocessing mode "voxel") score 1xRxRxR grids (or Nx1xRxRxR) either way."""
+
+    def __init__(self, checkpoint_path, device: str = "auto", runtime: str = "eager",
+                 exported_path=None):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.device = resolve_device(device)
-        self.checkpoint: Checkpoint = load_checkpoint(checkpoint_path, device=self.device)
+        # An exported runtime scores with its graph: the torch model stays on the CPU.
+        self.checkpoint: Checkpoint = load_checkpoint(
+            checkpoint_path, device=self.device if runtime == "eager" else "cpu")
         self.model = self.checkpoint.model
         self.calibration = self.checkpoint.calibration
         self.preprocessing = self.checkpoint.preprocessing
+        self.runtime = open_runtime(runtime, self.checkpoint, self.device, exported_path)
 
     @property
     def expected_shape(self):
@@ -53,21 +70,50 @@ class Scorer:
         if not np.isfinite(array).all():
             raise InputMismatchError("input contains NaN or infinity")
 
-    @torch.no_grad()
+    def check_raw(self, raw: np.ndarray) -> None:
+        """Shape, finiteness and the raw value ranges: a normalised input sent as raw (a
+        preprocess node older than this scorer) would otherwise be scored as nonsense."""
+        self.check_input(raw)
+        colour = raw[:, :self.preprocessing.colour_channels]
+        low, high = RAW_COLOUR_RANGE
+        if colour.size and (colour.min() < low or colour.max() > high):
+            raise InputMismatchError(
+                f"raw colour must be 0..255, got {colour.min():.3g}..{colour.max():.3g}: is "
+                "the input normalised already (a preprocess node from before raw crops?)")
+        if self.preprocessing.mode == "rgbd" and raw[:, -1].min() < 0:
+            raise InputMismatchError("raw depth must be metres >= 0 (0 = invalid), got "
+                                     f"{raw[:, -1].min():.3g}")
+
+    def score_raw_batch(self, raw: np.ndarray) -> List[ScoreResult]:
+        """Raw crops (N x C x S x S, or one C x S x S) -> one result each, any runtime."""
+        raw = np.asarray(raw, np.float32)
+        if raw.ndim == len(self.expected_shape):
+            raw = raw[None]
+        self.check_raw(raw)
+        scores, maps, recs = self.runtime.run(raw)
+        return self._results(scores, maps, recs)
+
+    def score_raw(self, raw: np.ndarray) -> ScoreResult:
+        return self.score_raw_batch(raw[None])[0]
+
     def score_batch(self, inputs: np.ndarray) -> List[ScoreResult]:
+        """Normalised model inputs (N x C x S x S, or one C x S x S), eager runtime only."""
+        if self.runtime.name != "eager":
+            raise InputMismatchError(
+                f"the {self.runtime.name} runtime normalises inside its graph: give it raw "
+                "crops (score_raw_batch), not normalised model inputs")
         inputs = np.asarray(inputs, np.float32)
         if inputs.ndim == len(self.expected_shape):
             inputs = inputs[None]
         self.check_input(inputs)
-        prediction = self.model.predict(torch.from_numpy(inputs).to(self.device))
-        scores = prediction.scores.float().cpu().numpy()
-        maps = prediction.anomaly_maps.float().cpu().numpy()
-        recs = (prediction.reconstructions.float().cpu().numpy()
-                if prediction.reconstructions is not None else [None] * len(scores))
-        return [self._result(float(s), m, r) for s, m, r in zip(scores, maps, recs)]
+        return self._results(*self.runtime.run_inputs(inputs))
 
     def score(self, model_input: np.ndarray) -> ScoreResult:
         return self.score_batch(model_input[None])[0]
+
+    def _results(self, scores, maps, recs) -> List[ScoreResult]:
+        recs = recs if recs is not None else [None] * len(scores)
+        return [self._result(float(s), m, r) for s, m, r in zip(scores, maps, recs)]
 
     def _result(self, score: float, anomaly_map: np.ndarray, reconstruction) -> ScoreResult:
         is_anomaly = self.calibration.is_anomaly(score)

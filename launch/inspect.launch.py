@@ -37,6 +37,8 @@ ARGUMENTS = [
      "ROS_SECURITY_ENABLE=true and a keystore from config/sros2/policy.xml)", ("true", "false")),
     ("record", "false", "also record the camera to MCAP bags in ./bags (record.launch.py has "
      "the recorder's other settings)", ("true", "false")),
+    ("composed", "false", "preprocess and scorer in one process (the model input is handed "
+     "over in memory, not through DDS; README, \"Real time\")", ("true", "false")),
 ]
 
 
@@ -69,7 +71,9 @@ def _required_exit(name):
 
 
 def _node(spec):
-    return Node(package=spec.package, executable=spec.executable, name=spec.name,
+    # A composed process holds several nodes with their own names: no name to force on it.
+    return Node(package=spec.package, executable=spec.executable,
+                name=None if spec.composed else spec.name,
                 namespace=spec.namespace or None, parameters=[dict(spec.parameters)],
                 remappings=list(spec.remappings), output="screen", emulate_tty=True,
                 ros_arguments=["--enclave", spec.enclave] if spec.enclave else None,
@@ -86,7 +90,8 @@ def _graph_actions(context):
                                  value["camera_namespace"], value["camera_name"],
                                  value["serial_no"], value["color_profile"],
                                  value["depth_profile"]),
-                             secure=value["secure"] == "true")
+                             secure=value["secure"] == "true",
+                             composed=value["composed"] == "true")
     actions = [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]
     if value["rviz"] == "true":
         actions.append(_rviz())

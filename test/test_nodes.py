@@ -663,3 +663,44 @@ def test_replay_rate_changes_at_run_time_and_the_source_is_read_only(ros_env, pe
         assert not set_parameter(peer, "replay_camera", "rate", 0.0)[0]
     finally:
         stop_process(process)
+
+
+def test_scorer_runs_an_exported_model_and_refuses_to_start_without_one(small_checkpoint, ros_env,
+                                                                        peer, tmp_path):
+    from dataclasses import replace
+
+    from gan_anomaly_ros.export.exporting import export_checkpoint
+    from gan_anomaly_ros.export.verify import ATOL, RTOL
+    from gan_anomaly_ros.msg import AnomalyScore, ModelInput
+    from gan_anomaly_ros.scoring import Scorer
+
+    spec = scorer_node(str(small_checkpoint), "cpu")
+
+    def with_runtime(**parameters):
+        return replace(spec, parameters={**spec.parameters, **parameters})
+
+    output = wait_process(start_node(with_runtime(runtime="onnxruntime"), ros_env), timeout=60)
+    assert "need exported_model" in output
+    exported = export_checkpoint(small_checkpoint, "onnx", out=tmp_path / "small.onnx")
+    config = read_preprocessing(small_checkpoint)
+    raw = np.zeros((config.size, config.size, 4), np.float32)   # the raw crop, H x W x C
+    raw[..., :3] = np.linspace(0, 255, config.size)[None, :, None]
+    raw[..., 3] = 0.5
+    raw[10:20, 10:20, 3] = 0.49
+    scores = peer.listen(AnomalyScore, "/anomaly_score")
+    publisher = peer.node.create_publisher(ModelInput, "/gan_anomaly/model_input", 10)
+    process = start_node(with_runtime(runtime="onnxruntime", exported_model=str(exported)),
+                         ros_env)
+    try:
+        wait_for_output(process, "threshold", timeout=90)
+        peer.wait_for_subscribers([publisher], process=process)
+        deadline = time.monotonic() + 60
+        while not any(s.status == AnomalyScore.INSPECTED for s in scores):
+            assert time.monotonic() < deadline, "no verdict"
+            publisher.publish(model_input(config, raw, config.fingerprint()))
+            time.sleep(0.3)
+    finally:
+        stop_process(process)
+    verdict = next(s for s in scores if s.status == AnomalyScore.INSPECTED)
+    eager = Scorer(small_checkpoint, "cpu").score_raw(raw.transpose(2, 0, 1))
+    assert np.isclose(verdict.score, eager.score, rtol=RTOL, atol=ATOL)

@@ -45,6 +45,9 @@ class AnomalyModel(nn.Module, ABC):
     # 2: inputs B x C x S x S and maps B x S x S; 3: voxel grids B x C x R x R x R, maps
     # B x R x R x R (models/voxel_gan; no memory scores, no patch mode).
     spatial_dims = 2
+    # True when ``infer`` (the native score) searches the latent space at test time (AnoGAN's
+    # mapping): autograd and an optimiser inside inference, which no exported graph can hold.
+    searches_latent = False
 
     def __init__(self, channels: int, size: int, **hparams):
         super().__init__()

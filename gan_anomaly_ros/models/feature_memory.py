@@ -63,12 +63,29 @@ class FeatureMemory(nn.Module):
             raise ValueError(f"features have {channels} channels, the memory {self.bank.shape[1]}")
         queries = (positions(feature_maps.float()) - self.mean) / self.std
         k = min(self.k, len(self.bank))
-        out = []
-        for start in range(0, len(queries), QUERY_BLOCK):
-            block = torch.cdist(queries[start:start + QUERY_BLOCK], self.bank)
-            nearest = block.topk(k, dim=1, largest=False).values
-            out.append(nearest.mean(dim=1))
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():  # an export (export/)
+            per_image = queries.view(batch, height * width, channels)
+            return self._per_image_distances(per_image, k).view(batch, height, width)
+        out = [self._nearest(queries[start:start + QUERY_BLOCK], k)
+               for start in range(0, len(queries), QUERY_BLOCK)]
         return torch.cat(out).view(batch, height, width)
+
+    def _per_image_distances(self, queries: torch.Tensor, k: int) -> torch.Tensor:
+        """B x P x C -> B x P, in blocks of positions: the loop depends on P only, so an
+        exported graph keeps its batch size free (the eager loop above is over B * P)."""
+        out = [self._nearest(queries[:, start:start + QUERY_BLOCK], k)
+               for start in range(0, queries.shape[1], QUERY_BLOCK)]
+        return torch.cat(out, dim=1)
+
+    def _nearest(self, queries: torch.Tensor, k: int) -> torch.Tensor:
+        """... x C -> ...: mean distance to the k nearest stored vectors. cdist (a matrix
+        product, |q|^2 + |b|^2 - 2 q.b) finds them; for near neighbours that form cancels to a
+        few float32 digits, so their distances are measured again directly (the maps of the
+        default model then differ by 1e-4 between eager and exported runtimes, not 1e-3)."""
+        bank = self.bank if queries.dim() == 2 else self.bank.unsqueeze(0)
+        index = torch.cdist(queries, bank).topk(k, dim=-1, largest=False).indices
+        nearest = self.bank[index]                               # ... x k x C
+        return (queries.unsqueeze(-2) - nearest).norm(dim=-1).mean(dim=-1)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # A fitted memory's size depends on the data: take the stored shapes.

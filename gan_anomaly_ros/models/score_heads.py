@@ -124,7 +124,8 @@ def reduce_maps(maps: torch.Tensor, how: str) -> torch.Tensor:
     if how == "mean":
         return flat.mean(dim=1)
     fraction = {"top1": 0.01, "top10": 0.10}[how]
-    count = max(1, int(round(fraction * flat.shape[1])))
+    # int(): torch.jit.trace hands out sizes as tensors; the map size is fixed anyway.
+    count = max(1, int(round(fraction * int(flat.shape[1]))))
     return flat.topk(count, dim=1).values.mean(dim=1)
 
 

@@ -113,6 +113,8 @@ class PreprocessNode(Node):
             self, "stale_after_s", 2.0, "diagnostics WARN after this long without input; 0: off"))
         self.health = NodeHealth(self, "preprocess", stale_after=stale_after)
         self.publisher = self.create_publisher(ModelInput, "model_input", RELIABLE_OUT)
+        # Callables that take each ModelInput in this process (the composed scorer).
+        self.local_consumers = []
         self.sync_settings = dict(queue_size=queue_size, slop=slop,
                                   on_arrival=lambda i: self.health.count(SYNC_INPUTS[i]))
         self.sync = self.subscribe_camera(CAMERA_QOS[reliability]())
@@ -192,9 +194,17 @@ class PreprocessNode(Node):
             self.health.count("invalid_input")
         # Every frame set gets a message: the scorer turns the others into NO_PART /
         # INVALID_INPUT verdicts, so a robot waiting for this frame learns it was not inspected.
-        self.publisher.publish(self.model_input(color, rgb, frame, received))
+        self.hand_on(self.model_input(color, rgb, frame, received))
         self.health.count("processed")
         self.health.observe("preprocess_ms", 1000 * (time.perf_counter() - started))
+
+    def hand_on(self, message: ModelInput) -> None:
+        """To the scorer in this process (composed), then to the topic when anyone listens:
+        converting a message for rmw costs a copy of every array in it, even for nobody."""
+        for consumer in self.local_consumers:
+            consumer(message)
+        if self.publisher.get_subscription_count():
+            self.publisher.publish(message)
 
     def prepare(self, color: Image, depth: Image, info: CameraInfo):
         """-> (FrameInput, the colour image as HxWx3 uint8); raises on broken messages."""
@@ -217,8 +227,9 @@ class PreprocessNode(Node):
         if self.find_part and intrinsics is None:
             raise ValueError("camera_info has no calibration (K is zero): cannot find the "
                              "part; set find_part:=false for a fixed-crop model")
+        # The raw crop: the scorer normalises it (its exported graph, or training's numpy code).
         frame = prepare_frame(rgb, depth_m, intrinsics, self.config, self.finder,
-                              find_part_in_frame=self.find_part)
+                              find_part_in_frame=self.find_part, normalized=False)
         return frame, rgb
 
     def model_input(self, color: Image, rgb, frame: FrameInput, received) -> ModelInput:

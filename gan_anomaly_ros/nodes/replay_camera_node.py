@@ -20,7 +20,8 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from ..data.depth import DepthFormat
 from ..data.folders import DatasetError, list_split, read_depth_m, read_rgb
-from ..perception.geometry import CameraIntrinsics, intrinsics_for_image
+from ..perception.geometry import (D435_COLOR_640X480, CameraIntrinsics, d435_color_intrinsics,
+                                   intrinsics_for_image)
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import numpy_to_image
 from ..ros.node_main import StartupError, run_node
@@ -38,9 +39,12 @@ class ReplayFrame:
     def __init__(self, rgb, depth_mm, mask, intrinsics: CameraIntrinsics, label: str):
         self.rgb, self.depth_mm, self.mask = rgb, depth_mm, mask
         self.intrinsics, self.label = intrinsics, label
+        self.messages = None  # (colour, depth, camera_info, mask) messages, built on first use
 
 
-def synthetic_frames(count: int, defect_ratio: float, seed: int) -> List[Callable[[], ReplayFrame]]:
+def synthetic_frames(count: int, defect_ratio: float, seed: int,
+                     intrinsics: CameraIntrinsics = D435_COLOR_640X480
+                     ) -> List[Callable[[], ReplayFrame]]:
     """Loaders for `count` synthetic frames; every 1/defect_ratio-th one has a defect."""
     loaders = []
     n_defects = 0
@@ -49,12 +53,12 @@ def synthetic_frames(count: int, defect_ratio: float, seed: int) -> List[Callabl
         defective = defect_ratio > 0 and (n_defects + 1) <= defect_ratio * (index + 1) + 1e-9
         defect = DEFECT_TYPES[n_defects % len(DEFECT_TYPES)] if defective else None
         n_defects += int(defective)
-        loaders.append(lambda s=seed + index, d=defect: _render(s, d))
+        loaders.append(lambda s=seed + index, d=defect: _render(s, d, intrinsics))
     return loaders
 
 
-def _render(seed: int, defect) -> ReplayFrame:
-    frame = render_scene(SYNTHETIC_SEED_BASE + seed, defect)
+def _render(seed: int, defect, intrinsics: CameraIntrinsics) -> ReplayFrame:
+    frame = render_scene(SYNTHETIC_SEED_BASE + seed, defect, intrinsics)
     return ReplayFrame(frame.color, frame.depth_mm, frame.mask, frame.intrinsics, frame.label)
 
 
@@ -132,6 +136,9 @@ class ReplayCameraNode(Node):
         defect_ratio = float(declare_read_only(self, "synthetic_defect_ratio", 0.5,
                                                "share of synthetic frames with a defect"))
         seed = int(declare_read_only(self, "synthetic_seed", 0, "synthetic scene seed"))
+        # The RealSense colour modes a line uses: 640x480 and 848x480 (D435-like intrinsics).
+        width = int(declare_read_only(self, "synthetic_width", 640, "synthetic image width"))
+        height = int(declare_read_only(self, "synthetic_height", 480, "synthetic image height"))
         # Folder sources: the unit of their depth images (data/depth.py); 0 = no scale.
         depth_format = declare_read_only(self, "depth_format", "auto",
                                          "auto | millimetres | metres | scaled")
@@ -153,7 +160,11 @@ class ReplayCameraNode(Node):
             depth = DepthFormat(depth_format, depth_scale or None)
             path = Path(source).expanduser()
             if source == "synthetic":
-                self.loaders = synthetic_frames(count, defect_ratio, seed)
+                if width < 64 or height < 64:
+                    raise ValueError(f"synthetic images must be at least 64x64, got "
+                                     f"{width}x{height}")
+                self.loaders = synthetic_frames(count, defect_ratio, seed,
+                                                d435_color_intrinsics(width, height))
             elif is_bag(path):
                 self.loaders, recorded = bag_frames(path)
                 if recorded_rate:
@@ -162,6 +173,11 @@ class ReplayCameraNode(Node):
                 self.loaders = folder_frames(path, split, depth)
             if self.loaders:
                 self.frame(0)  # a source that cannot be read (e.g. 8-bit depth) fails here
+            if source == "synthetic":
+                # Rendered now, not in the timer: a camera keeps its rate from the first frame
+                # (rendering takes ~0.1 s a frame, longer than a frame period).
+                for index in range(len(self.loaders)):
+                    self.frame(index)
         except (DatasetError, ValueError) as exc:
             raise StartupError(f"replay source {source!r}: {exc}") from exc
         if not self.loaders:
@@ -211,14 +227,31 @@ class ReplayCameraNode(Node):
             self.index += 1
             return
         self.index += 1
-        header = Image().header
-        header.stamp = self.get_clock().now().to_msg()
-        header.frame_id = self.frame_id
-        self.pub_color.publish(numpy_to_image(frame.rgb, "rgb8", header))
-        self.pub_depth.publish(numpy_to_image(frame.depth_mm, "16UC1", header))
-        self.pub_info.publish(camera_info_msg(frame.intrinsics, header))
-        self.pub_mask.publish(numpy_to_image(frame.mask, "mono8", header))
+        color, depth, info, mask = self.messages(frame)
+        stamp = self.get_clock().now().to_msg()
+        for message in (color, depth, info, mask):
+            message.header.stamp = stamp
+        self.pub_color.publish(color)
+        self.pub_depth.publish(depth)
+        self.pub_info.publish(info)
+        # The mask is for evaluation only: not converted and sent when nobody listens.
+        if self.pub_mask.get_subscription_count():
+            self.pub_mask.publish(mask)
         self.health.count("processed")
+
+    def messages(self, frame: ReplayFrame):
+        """The frame's four messages, built once and re-stamped at each publication: a camera
+        driver does not spend the CPU a benchmark measures on converting the same pixels."""
+        cached = frame.messages
+        if cached is None:
+            header = Image().header
+            header.frame_id = self.frame_id
+            cached = frame.messages = (
+                numpy_to_image(frame.rgb, "rgb8", header),
+                numpy_to_image(frame.depth_mm, "16UC1", header),
+                camera_info_msg(frame.intrinsics, header),
+                numpy_to_image(frame.mask, "mono8", header))
+        return cached
 
 
 def main(args=None):

@@ -37,7 +37,8 @@ from ..ros.latest_mailbox import LatestMailbox
 from ..ros.node_main import StartupError, run_node
 from ..ros.parameters import declare_dynamic, declare_model, declare_read_only, on_parameter_changes
 from ..ros.qos import SCORER_IN, RELIABLE_OUT
-from ..scoring import InputMismatchError, Scorer
+from ..export import ExportError
+from ..scoring import RUNTIMES, InputMismatchError, Scorer
 
 NAN = float("nan")
 
@@ -47,10 +48,15 @@ def stamp_ns(stamp) -> int:
 
 
 class ScorerNode(Node):
-    def __init__(self):
+    def __init__(self, subscribe: bool = True):
+        """``subscribe`` False: inputs come through on_input from a preprocess node in this
+        process (nodes/inspection_composed.py), not from the model_input topic."""
         super().__init__("scorer")
         model = declare_model(self)
         device = declare_read_only(self, "device", "auto", "auto | cpu | cuda[:N]")
+        runtime = declare_read_only(self, "runtime", "eager", " | ".join(RUNTIMES))
+        exported = declare_read_only(self, "exported_model", "", "the file `gan-anomaly "
+                                     "export` wrote, for runtime torchscript or onnxruntime")
         self.publish_images = bool(declare_dynamic(
             self, "publish_images", True, "heatmap, overlay, anomaly cloud and markers"))
         # 0 keeps torch's default; on a small shared CPU, 1 avoids threads fighting the camera
@@ -61,8 +67,14 @@ class ScorerNode(Node):
             torch.set_num_threads(threads)
         if device.split(":")[0] not in DEVICE_CHOICES:
             raise StartupError(f"parameter device must be one of {DEVICE_CHOICES}, got {device!r}")
+        if runtime not in RUNTIMES or (runtime != "eager" and not exported):
+            raise StartupError(f"parameter runtime must be one of {RUNTIMES}, and the exported "
+                               f"ones need exported_model:=FILE; got runtime {runtime!r}, "
+                               f"exported_model {exported!r}")
         try:
-            self.scorer = Scorer(model, device)
+            self.scorer = Scorer(model, device, runtime, exported or None)
+        except ExportError as exc:
+            raise StartupError(f"parameter exported_model: {exc}") from exc
         except (CheckpointError, ValueError) as exc:
             raise StartupError(f"parameter model: {exc}") from exc
         checkpoint = self.scorer.checkpoint
@@ -80,13 +92,15 @@ class ScorerNode(Node):
         self.health = NodeHealth(self, "scorer", stale_after=stale_after)
         self.health.info("model", f"{checkpoint.model.name} ({checkpoint.checkpoint_id})")
         self.health.info("device", str(self.scorer.device))
+        self.health.info("runtime", self.scorer.runtime.description)
         self.pub_score = self.create_publisher(AnomalyScore, "anomaly_score", RELIABLE_OUT)
         self.pub_heatmap = self.create_publisher(Image, "anomaly_heatmap", RELIABLE_OUT)
         self.pub_overlay = self.create_publisher(Image, "anomaly_overlay", RELIABLE_OUT)
         self.pub_cloud = self.create_publisher(PointCloud2, "anomaly_cloud", RELIABLE_OUT)
         self.pub_markers = self.create_publisher(MarkerArray, "anomaly_markers", RELIABLE_OUT)
         self.mailbox = LatestMailbox()
-        self.create_subscription(ModelInput, "model_input", self.on_input, SCORER_IN)
+        if subscribe:
+            self.create_subscription(ModelInput, "model_input", self.on_input, SCORER_IN)
         self.context.on_shutdown(self.mailbox.close)
         self.worker = threading.Thread(target=self.work, name="scorer", daemon=True)
         self.worker.start()
@@ -159,11 +173,11 @@ class ScorerNode(Node):
             verdict.valid_depth_fraction = message.valid_depth_fraction
         self.pub_score.publish(verdict)
         self.health.count("not_inspected")
-        if self.publish_images:
+        if self.publish_images and self.pub_markers.get_subscription_count():
             self.pub_markers.publish(part_markers(message.header, verdict))
 
     def model_array(self, message: ModelInput) -> np.ndarray:
-        """The model input as the checkpoint takes it: C x S x S, or 1 x R x R x R (voxels)."""
+        """The raw crop, C x S x S (the scorer normalises it), or 1 x R x R x R (voxels)."""
         if self.scorer.preprocessing.mode == "voxel":
             return voxel_grid_array(message.voxels)
         array = image_to_numpy(message.input)
@@ -171,7 +185,9 @@ class ScorerNode(Node):
         return np.ascontiguousarray(array.transpose(2, 0, 1))
 
     def score(self, message: ModelInput):
-        result = self.scorer.score(self.model_array(message))
+        started = time.perf_counter()
+        result = self.scorer.score_raw(self.model_array(message))
+        self.health.observe("score_ms", 1000 * (time.perf_counter() - started))
         crop = (message.crop.x_offset, message.crop.y_offset, message.crop.width,
                 message.crop.height)
         roi = (map_box_to_image(result.roi, result.anomaly_map.shape[0], crop)
@@ -184,11 +200,13 @@ class ScorerNode(Node):
         self.health.observe("latency_from_camera_ms",
                             (time.time_ns() - stamp_ns(message.header.stamp)) / 1e6)
         self.health.observe("latency_from_receipt_ms", verdict.latency_ms)
-        if self.publish_images:
+        if self.publish_images and self.anyone_watches():
+            started = time.perf_counter()
             try:
                 self.publish_maps(message, verdict, result, crop, roi)
             except Exception as exc:  # noqa: BLE001 - the verdict is out; pictures are extra
                 self.health.report_error("images", f"{type(exc).__name__}: {exc}")
+            self.health.observe("images_ms", 1000 * (time.perf_counter() - started))
 
     @staticmethod
     def latency_ms(message: ModelInput) -> float:
@@ -208,6 +226,12 @@ class ScorerNode(Node):
             roi=roi_msg, centroid=message.centroid, part_pose=message.part_pose,
             part_size=message.part_size, valid_depth_fraction=message.valid_depth_fraction,
             latency_ms=self.latency_ms(message))
+
+    def anyone_watches(self) -> bool:
+        """The pictures cost more than the verdict (a full-size overlay, a cloud): made only
+        when rviz or a recorder subscribes to one of them."""
+        return any(publisher.get_subscription_count() for publisher in
+                   (self.pub_heatmap, self.pub_overlay, self.pub_cloud, self.pub_markers))
 
     def publish_maps(self, message: ModelInput, verdict: AnomalyScore, result, crop, roi):
         unit = display_scale(result.anomaly_map, self.scorer.calibration.map_threshold)

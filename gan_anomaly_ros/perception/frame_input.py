@@ -18,7 +18,8 @@ import numpy as np
 from .geometry import CameraIntrinsics
 from .part_finder import Box, PartFinderConfig, PartObservation, Status, find_part, valid_depth
 from .part_voxels import part_voxel_grid
-from .preprocessing import PreprocessConfig, PreprocessError, crop_box_for, preprocess_frame
+from .preprocessing import (PreprocessConfig, PreprocessError, crop_box_for, preprocess_frame,
+                            resize_crop)
 
 
 @dataclass
@@ -53,8 +54,12 @@ def part_crop_box(footprint: Box, width: int, height: int, margin: float) -> Box
 def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
                   intrinsics: Optional[CameraIntrinsics], config: PreprocessConfig,
                   finder: PartFinderConfig = PartFinderConfig(),
-                  find_part_in_frame: bool = True) -> FrameInput:
+                  find_part_in_frame: bool = True, normalized: bool = True) -> FrameInput:
     """Find the part (when there is depth to find it in) and cut the model input.
+
+    ``normalized`` False: ``model_input`` is the raw crop (resize_crop: colour 0..255, depth
+    metres), which the live scorer normalises itself (scoring.Scorer.score_raw); training
+    keeps the default, the normalised input. Voxel grids are the same either way.
 
     Raises nothing for bad frames: a frame that cannot be used comes back INVALID_INPUT with
     the reason, one without a part NO_PART.
@@ -82,7 +87,8 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
             reason = _unusable_depth_in_crop(depth_m, crop, config, finder)
             if reason:
                 return FrameInput(Status.INVALID_INPUT, reason, part=part)
-        model_input, crop = preprocess_frame(rgb, depth_m, config, crop)
+        cut = preprocess_frame if normalized else resize_crop
+        model_input, crop = cut(rgb, depth_m, config, crop)
     except PreprocessError as exc:
         return FrameInput(Status.INVALID_INPUT, str(exc), part=part)
     return FrameInput(Status.INSPECTED, model_input=model_input, crop=crop, part=part)

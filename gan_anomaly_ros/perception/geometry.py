@@ -103,6 +103,19 @@ D435_COLOR_640X480 = CameraIntrinsics(
 )
 
 
+def d435_color_intrinsics(width: int = 640, height: int = 480) -> CameraIntrinsics:
+    """D435-like colour intrinsics at another stream size: the 16:9 modes (848x480, 1280x720)
+    widen the view at the same focal length per row of pixels, so fx, fy follow the height
+    and the principal point stays at the same place relative to the image centre."""
+    if (width, height) == (640, 480):
+        return D435_COLOR_640X480
+    base = D435_COLOR_640X480
+    scale = height / base.height
+    return CameraIntrinsics(width=int(width), height=int(height), fx=base.fx * scale,
+                            fy=base.fy * scale, cx=(width - 1) / 2.0 + (base.cx - 319.5) * scale,
+                            cy=(height - 1) / 2.0 + (base.cy - 239.5) * scale)
+
+
 def intrinsics_for_image(width: int, height: int) -> CameraIntrinsics:
     """Plausible pinhole intrinsics for an image that comes with NO calibration.
 

@@ -12,6 +12,10 @@ mounting of the camera, while the defects we look for are millimetre-scale relie
 mapped to [-1, 1] is chosen from the training data (relative_depth_range) and stored in the
 checkpoint.
 
+It is made in two steps: ``resize_crop`` (crop and resize: colour 0..255, depth in metres)
+and ``normalize_input`` (everything below), so that an exported model can carry the second
+step inside its graph (gan_anomaly_ros.export) and the live scorer can be fed the raw crop.
+
 Photometric normalisation (``normalize="standardize"``): the colour channels of each image
 are shifted and scaled to mean 0 and 1/3 standard deviation (clipped to [-1, 1], so +-3 sigma
 spans the range), which removes the lighting that changes from image to image (exposure,
@@ -204,11 +208,19 @@ def standardize(colour: np.ndarray) -> np.ndarray:
     return np.clip((colour - float(colour.mean())) / (STANDARDIZE_SIGMAS * spread), -1.0, 1.0)
 
 
-def preprocess_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
-                     config: PreprocessConfig, crop: Optional[Box] = None
-                     ) -> Tuple[np.ndarray, Box]:
-    """Frame -> (CxSxS float32 model input in [-1, 1], crop box in source pixels). ``crop``:
-    the box to cut (a part crop from frame_input.prepare_frame); None: the fixed crop."""
+# ITU-R BT.601 luminance weights (mode "gray").
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def resize_crop(rgb: np.ndarray, depth_m: Optional[np.ndarray], config: PreprocessConfig,
+                crop: Optional[Box] = None) -> Tuple[np.ndarray, Box]:
+    """Frame -> (C x S x S float32 raw crop, crop box in source pixels): the crop resized to
+    the model size, before normalisation. Colour channels are 0..255 (gray: BT.601
+    luminance), depth is metres with 0 for invalid pixels. ``crop``: the box to cut (a part
+    crop from frame_input.prepare_frame); None: the fixed crop.
+
+    Kept apart from normalize_input so that an exported model can do the normalisation in its
+    own graph (gan_anomaly_ros.export) while the scorer feeds it this crop."""
     _check_frame(rgb, depth_m, config)
     height, width = rgb.shape[:2]
     if crop is None and config.crop_mode == "part":
@@ -218,22 +230,47 @@ def preprocess_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
     if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > width or y + h > height:
         raise PreprocessError(f"crop {(x, y, w, h)} does not fit in a {width}x{height} image")
     crop = np.ascontiguousarray(rgb[y:y + h, x:x + w])
-    colour = _resize(crop, config.size, Image.BILINEAR).astype(np.float32) / 127.5 - 1.0
+    colour = _resize(crop, config.size, Image.BILINEAR).astype(np.float32)
     if config.mode == "gray":
-        channels = [colour @ np.array([0.299, 0.587, 0.114], np.float32)]
+        channels = [colour @ LUMA]
     else:
         channels = [colour[..., c] for c in range(3)]
+    if config.uses_depth:
+        depth_crop = np.ascontiguousarray(depth_m[y:y + h, x:x + w], dtype=np.float32)
+        # Nearest keeps invalid (0) pixels from smearing into valid ones.
+        depth_small = _resize(depth_crop, config.size, Image.NEAREST)
+        # NaN / inf / negative become 0: one code for "invalid", and a finite raw crop.
+        valid = np.isfinite(depth_small) & (depth_small > 0)
+        channels.append(np.where(valid, depth_small, 0.0).astype(np.float32))
+    return np.stack(channels).astype(np.float32, copy=False), (x, y, w, h)
+
+
+def normalize_input(raw: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Raw crop (resize_crop, C x S x S) -> the model input in [-1, 1] (C x S x S float32).
+    Voxel grids pass unchanged: they are made model-ready by perception/part_voxels.py.
+    export/normalization.py is the same arithmetic in torch; keep the two in step."""
+    raw = np.asarray(raw, np.float32)
+    if config.mode == "voxel":
+        return raw
+    colour = raw[:config.colour_channels] / 127.5 - 1.0
     if config.normalize == "standardize":
-        channels = list(standardize(np.stack(channels)))
+        colour = standardize(colour)
+    channels = list(colour)
     if config.uses_depth:
         if config.depth_range_m is None:
             raise PreprocessError("depth_range_m is not set: training chooses it from the data "
                                   "(relative_depth_range) before preprocessing")
-        depth_crop = np.ascontiguousarray(depth_m[y:y + h, x:x + w], dtype=np.float32)
-        # Nearest keeps invalid (0) pixels from smearing into valid ones.
-        depth_small = _resize(depth_crop, config.size, Image.NEAREST)
-        channels.append(normalize_depth(depth_small, config.depth_range_m))
-    return np.stack(channels).astype(np.float32, copy=False), (x, y, w, h)
+        channels.append(normalize_depth(raw[config.colour_channels], config.depth_range_m))
+    return np.stack(channels).astype(np.float32, copy=False)
+
+
+def preprocess_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
+                     config: PreprocessConfig, crop: Optional[Box] = None
+                     ) -> Tuple[np.ndarray, Box]:
+    """Frame -> (CxSxS float32 model input in [-1, 1], crop box in source pixels). ``crop``:
+    the box to cut (a part crop from frame_input.prepare_frame); None: the fixed crop."""
+    raw, box = resize_crop(rgb, depth_m, config, crop)
+    return normalize_input(raw, config), box
 
 
 def relative_depth_range(depth_crops, size: int, percentile: float = 99.0,

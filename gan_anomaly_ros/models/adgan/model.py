@@ -34,6 +34,7 @@ class Adgan(DcganAnomalyModel):
     hparams of DcganAnomalyModel."""
 
     name = "adgan"
+    searches_latent = True
     # The same networks as AnoGAN, hence the same memory features; best mean image AUROC over
     # the benchmark datasets (benchmarks/score_candidates.py).
     default_score = ("combined(memory:network=discriminator,reduce=top1"

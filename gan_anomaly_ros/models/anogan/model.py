@@ -97,6 +97,7 @@ class Anogan(DcganAnomalyModel):
     DcganAnomalyModel."""
 
     name = "anogan"
+    searches_latent = True
     # Best mean image AUROC over the three benchmark datasets (benchmarks/score_candidates.py).
     default_score = ("combined(memory:network=discriminator,reduce=top1"
                      " + memory:network=discriminator,layer=-1,reduce=mean)")

@@ -52,6 +52,7 @@ def check_start_size(size: int, start_size: int) -> int:
 
 class TransGAN(AnomalyModel):
     name = "transgan"
+    searches_latent = True
     # Best mean image AUROC over the three benchmark datasets (benchmarks/score_candidates.py).
     default_score = "memory:network=discriminator,layer=-3,reduce=top10"
 
