@@ -44,7 +44,7 @@ class Scorer:
     (preprocessing mode "voxel") score 1xRxRxR grids (or Nx1xRxRxR) either way."""
 
     def __init__(self, checkpoint_path, device: str = "auto", runtime: str = "eager",
-                 exported_path=None):
+                 exported_path=None, autocast: bool = False):
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.device = resolve_device(device)
@@ -54,7 +54,22 @@ class Scorer:
         self.model = self.checkpoint.model
         self.calibration = self.checkpoint.calibration
         self.preprocessing = self.checkpoint.preprocessing
-        self.runtime = open_runtime(runtime, self.checkpoint, self.device, exported_path)
+        self.runtime = open_runtime(runtime, self.checkpoint, self.device, exported_path,
+                                    autocast)
+
+    def warm_up(self, passes: int = 3) -> float:
+        """Score a blank input a few times; returns the seconds it took. The first passes
+        pay for lazy work (oneDNN kernel choice, CUDA context and kernels, onnxruntime's
+        allocations): done at start, the first part on the line is not the slow one."""
+        import time
+
+        started = time.perf_counter()
+        blank = np.zeros((1, *self.expected_shape), np.float32)
+        for _ in range(passes):
+            self.runtime.run(blank)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - started
 
     @property
     def expected_shape(self):

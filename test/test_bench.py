@@ -90,13 +90,16 @@ def test_bench_measures_each_graph_over_dds(small_checkpoint, voxel_checkpoint, 
 
 
 @pytest.mark.requires_ros
-def test_bench_runs_preprocess_and_scorer_composed(small_checkpoint, ros_env, tmp_path):
-    report, _ = run_bench(
+def test_bench_runs_preprocess_and_scorer_composed_on_onnxruntime(small_checkpoint, ros_env,
+                                                                  tmp_path):
+    report, stdout = run_bench(
         ["--graphs", "2d", "--rates", "10", "--sizes", "848x480", "--layout", "composed",
-         "--duration", "4", "--warmup", "1", "--model", str(small_checkpoint),
-         "--device", "cpu"], ros_env, tmp_path)
+         "--runtimes", "onnxruntime", "--duration", "4", "--warmup", "1",
+         "--model", str(small_checkpoint), "--device", "cpu"], ros_env, tmp_path)
+    assert "exported" in stdout
     (r,) = report["results"]
     assert r["case"]["composed"] and r["case"]["width"] == 848
+    assert r["case"]["runtime"] == "onnxruntime"
     assert set(r["processes"]) == {"replay_camera", "inspection"}
     assert r["scored"] > 0 and r["verdicts"] >= r["frames_sent"] // 2
     # Both nodes report as before: the scorer got every input in memory, none lost.

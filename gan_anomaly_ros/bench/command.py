@@ -78,7 +78,8 @@ def cmd_bench(args) -> int:
     exported_runtimes = [r for r in args.runtimes if r != "eager"]
     if exported_runtimes:
         from .exports import export_for_bench
-        settings.exported = export_for_bench(model, exported_runtimes)
+        # For the scorer's device: a TorchScript trace keeps the device it was made on.
+        settings.exported = export_for_bench(model, exported_runtimes, args.device)
     plan = list(cases(args))
     print(f"bench: {len(plan)} case(s) of {args.duration:g} s each")
     results = []

@@ -71,12 +71,20 @@ class ScorerNode(Node):
             raise StartupError(f"parameter runtime must be one of {RUNTIMES}, and the exported "
                                f"ones need exported_model:=FILE; got runtime {runtime!r}, "
                                f"exported_model {exported!r}")
+        autocast = bool(declare_read_only(
+            self, "cuda_autocast", False, "eager runtime on CUDA: half-precision matrix "
+            "products (faster; check the scores with gan-anomaly eval first)"))
         try:
-            self.scorer = Scorer(model, device, runtime, exported or None)
+            self.scorer = Scorer(model, device, runtime, exported or None, autocast)
         except ExportError as exc:
             raise StartupError(f"parameter exported_model: {exc}") from exc
         except (CheckpointError, ValueError) as exc:
             raise StartupError(f"parameter model: {exc}") from exc
+        try:
+            warm_up_s = self.scorer.warm_up()
+        except Exception as exc:  # noqa: BLE001 - any failure here means no frame would score
+            raise StartupError(f"the model fails on a blank input at start ({runtime} on "
+                               f"{self.scorer.device}): {type(exc).__name__}: {exc}") from exc
         checkpoint = self.scorer.checkpoint
         # The threshold in use: the checkpoint's calibration unless set (params file, launch
         # argument threshold:=, or `ros2 param set /scorer threshold X` at run time).
@@ -93,6 +101,7 @@ class ScorerNode(Node):
         self.health.info("model", f"{checkpoint.model.name} ({checkpoint.checkpoint_id})")
         self.health.info("device", str(self.scorer.device))
         self.health.info("runtime", self.scorer.runtime.description)
+        self.health.info("warm_up_s", f"{warm_up_s:.2f}")
         self.pub_score = self.create_publisher(AnomalyScore, "anomaly_score", RELIABLE_OUT)
         self.pub_heatmap = self.create_publisher(Image, "anomaly_heatmap", RELIABLE_OUT)
         self.pub_overlay = self.create_publisher(Image, "anomaly_overlay", RELIABLE_OUT)
