@@ -279,7 +279,8 @@ def cmd_bringup(args) -> int:
     replay = {"source": args.source, "rate": args.rate}
     graph = inspection_graph(camera=args.camera, model=args.model, device=args.device,
                              replay=replay, threshold=args.threshold, secure=args.secure,
-                             composed=args.composed)
+                             composed=args.composed, runtime=args.runtime,
+                             exported_model=args.exported_model, camera_queue=args.camera_queue)
     try:
         return run_until_interrupted(graph)
     except BringupError as exc:
@@ -450,6 +451,14 @@ def build_parser() -> argparse.ArgumentParser:
     bringup.add_argument("--composed", action="store_true",
                          help="preprocess and scorer in one process (model input handed over "
                               "in memory)")
+    bringup.add_argument("--runtime", choices=("eager", "torchscript", "onnxruntime"),
+                         default="eager", help="scorer runtime (exported ones need "
+                                               "--exported-model)")
+    bringup.add_argument("--exported-model", default="",
+                         help="the file `gan-anomaly export` wrote")
+    bringup.add_argument("--camera-queue", type=int, default=None,
+                         help="frames kept per camera topic while preprocess is busy (default "
+                              "5; 1: newest only)")
     bringup.set_defaults(func=cmd_bringup)
 
     from .bench.command import add_parser as add_bench_parser

@@ -129,19 +129,28 @@ def replay_camera_node(source: str = "synthetic", rate: float = 5.0, loop: bool 
                                 ("ground_truth/defect_mask", DEFECT_MASK_TOPIC)))
 
 
-def preprocess_node(model: str, camera: CameraSettings = DEFAULT_CAMERA) -> NodeSpec:
+def preprocess_node(model: str, camera: CameraSettings = DEFAULT_CAMERA,
+                    camera_queue: Optional[int] = None) -> NodeSpec:
+    """``camera_queue``: frames kept per camera topic while busy (None: the node's default)."""
+    parameters = {"model": model}
+    if camera_queue is not None:
+        parameters["camera_queue"] = int(camera_queue)
     return NodeSpec(executable="preprocess_node", name="preprocess",
-                    module=f"{PACKAGE}.nodes.preprocess_node", parameters={"model": model},
+                    module=f"{PACKAGE}.nodes.preprocess_node", parameters=parameters,
                     remappings=camera.remappings() + (("model_input", MODEL_INPUT_TOPIC),))
 
 
-def scorer_node(model: str, device: str, threshold: Optional[float] = None) -> NodeSpec:
-    """``threshold``: override the checkpoint's calibrated threshold (None: keep it)."""
+def scorer_node(model: str, device: str, threshold: Optional[float] = None,
+                runtime: str = "eager", exported_model: str = "") -> NodeSpec:
+    """``threshold``: override the checkpoint's calibrated threshold (None: keep it).
+    ``runtime`` torchscript / onnxruntime score with ``exported_model`` (gan-anomaly export)."""
+    parameters = {"model": model, "device": device}
+    if threshold is not None:
+        parameters["threshold"] = float(threshold)
+    if runtime != "eager" or exported_model:
+        parameters.update(runtime=runtime, exported_model=str(exported_model))
     return NodeSpec(executable="scorer_node", name="scorer",
-                    module=f"{PACKAGE}.nodes.scorer_node",
-                    parameters={"model": model, "device": device,
-                                **({"threshold": float(threshold)} if threshold is not None
-                                   else {})},
+                    module=f"{PACKAGE}.nodes.scorer_node", parameters=parameters,
                     remappings=(("model_input", MODEL_INPUT_TOPIC), ("anomaly_score", SCORE_TOPIC),
                                 ("anomaly_heatmap", HEATMAP_TOPIC),
                                 ("anomaly_overlay", OVERLAY_TOPIC),
@@ -182,7 +191,8 @@ def inspection_graph(camera: str = "replay", model: str = "", device: str = "aut
                      replay: Optional[Dict[str, object]] = None,
                      threshold: Optional[float] = None,
                      realsense: CameraSettings = DEFAULT_CAMERA, secure: bool = False,
-                     composed: bool = False) -> Graph:
+                     composed: bool = False, runtime: str = "eager", exported_model: str = "",
+                     camera_queue: Optional[int] = None) -> Graph:
     """The whole pipeline: camera (RealSense or replay) -> preprocess -> scorer. The replay
     camera publishes on the default RealSense topics; ``realsense`` names another camera.
     ``composed``: preprocess and scorer in one process (composed_inspection_node)."""
@@ -193,7 +203,8 @@ def inspection_graph(camera: str = "replay", model: str = "", device: str = "aut
                          "process): use separate processes (composed false) with secure")
     model = str(model or default_model_path())
     topics = realsense if camera == "realsense" else DEFAULT_CAMERA
-    nodes = [preprocess_node(model, topics), scorer_node(model, device, threshold)]
+    nodes = [preprocess_node(model, topics, camera_queue),
+             scorer_node(model, device, threshold, runtime, exported_model)]
     if composed:
         nodes = [composed_inspection_node(*nodes)]
     includes = []

@@ -37,6 +37,12 @@ ARGUMENTS = [
      "ROS_SECURITY_ENABLE=true and a keystore from config/sros2/policy.xml)", ("true", "false")),
     ("record", "false", "also record the camera to MCAP bags in ./bags (record.launch.py has "
      "the recorder's other settings)", ("true", "false")),
+    ("runtime", "eager", "scorer runtime: eager (torch), torchscript or onnxruntime (the last "
+     "two need exported_model)", ("eager", "torchscript", "onnxruntime")),
+    ("exported_model", "", "the file `gan-anomaly export` wrote, for runtime torchscript or "
+     "onnxruntime", None),
+    ("camera_queue", "5", "frames kept per camera topic while preprocess is busy; 1: newest "
+     "only (lowest latency on a machine too slow for the camera rate)", None),
     ("composed", "false", "preprocess and scorer in one process (the model input is handed "
      "over in memory, not through DDS; README, \"Real time\")", ("true", "false")),
 ]
@@ -91,7 +97,9 @@ def _graph_actions(context):
                                  value["serial_no"], value["color_profile"],
                                  value["depth_profile"]),
                              secure=value["secure"] == "true",
-                             composed=value["composed"] == "true")
+                             composed=value["composed"] == "true",
+                             runtime=value["runtime"], exported_model=value["exported_model"],
+                             camera_queue=int(value["camera_queue"]))
     actions = [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]
     if value["rviz"] == "true":
         actions.append(_rviz())

@@ -71,7 +71,9 @@ def test_realsense_camera_includes_rs_launch_with_aligned_depth():
 
 
 @pytest.mark.requires_ros
-def test_launch_file_runs_the_pipeline(small_checkpoint, ros_env):
+@pytest.mark.parametrize("extra", [[], ["composed:=true", "camera_queue:=1"]],
+                         ids=["separate", "composed"])
+def test_launch_file_runs_the_pipeline(small_checkpoint, ros_env, extra):
     from gan_anomaly_ros.msg import AnomalyScore
     from gan_anomaly_ros.ros.qos import RELIABLE_OUT
 
@@ -79,7 +81,8 @@ def test_launch_file_runs_the_pipeline(small_checkpoint, ros_env):
     peer = Peer("launch_test_listener")
     peer.listen(AnomalyScore, "/anomaly_score", RELIABLE_OUT)
     process = start_process([sys.executable, runner, LAUNCH_FILE, "camera:=replay",
-                             f"model:={small_checkpoint}", "device:=cpu", "rate:=4.0"],
+                             f"model:={small_checkpoint}", "device:=cpu", "rate:=4.0",
+                             *extra],
                             env=ros_env)
     try:
         peer.wait_for("/anomaly_score", count=3, timeout=120, process=process)

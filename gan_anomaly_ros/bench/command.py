@@ -45,6 +45,9 @@ def add_parser(sub) -> None:
                        help="seconds after the first verdict before measuring")
     bench.add_argument("--torch-threads", type=int, default=0,
                        help="scorer torch threads (0: torch's default)")
+    bench.add_argument("--camera-queue", type=int, default=5,
+                       help="preprocess camera_queue: frames kept per camera topic while busy "
+                            "(1: newest only, lowest latency)")
     bench.add_argument("--json", type=Path, default=None, help="write every figure here")
     bench.add_argument("--markdown", type=Path, default=None, help="write the table here")
     bench.add_argument("--profile", type=Path, default=None, metavar="DIR",
@@ -74,7 +77,8 @@ def cmd_bench(args) -> int:
                                 "give --model)")
     settings = BenchSettings(model=model, voxel_model=args.voxel_model or None,
                              device=args.device, duration=args.duration, warmup=args.warmup,
-                             torch_threads=args.torch_threads, profile_dir=args.profile)
+                             torch_threads=args.torch_threads, camera_queue=args.camera_queue,
+                             profile_dir=args.profile)
     exported_runtimes = [r for r in args.runtimes if r != "eager"]
     if exported_runtimes:
         from .exports import export_for_bench

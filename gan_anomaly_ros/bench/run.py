@@ -55,6 +55,7 @@ class BenchSettings:
     duration: float = 60.0
     warmup: float = 5.0
     torch_threads: int = 0
+    camera_queue: int = 5    # preprocess: frames kept per camera topic while busy
     # runtime -> exported file (bench/cli exports the model before the run)
     exported: Dict[str, str] = field(default_factory=dict)
     profile_dir: Optional[Path] = None
@@ -69,16 +70,16 @@ def case_graph(case: BenchCase, settings: BenchSettings) -> Graph:
                          "with `gan-anomaly train --mode voxel ...`)")
     replay = {"rate": case.rate, "synthetic_width": case.width,
               "synthetic_height": case.height}
+    exported = settings.exported.get(case.runtime, "")
+    if case.runtime != "eager" and not exported:
+        raise BenchError(f"runtime {case.runtime} needs an exported model")
     graph = inspection_graph(camera="replay", model=model, device=settings.device,
-                             replay=replay, composed=case.composed)
-    scorer_parameters = {"torch_threads": settings.torch_threads}
-    if case.runtime != "eager":
-        exported = settings.exported.get(case.runtime)
-        if not exported:
-            raise BenchError(f"runtime {case.runtime} needs an exported model")
-        scorer_parameters.update(runtime=case.runtime, exported_model=exported)
-    nodes = [with_parameters(node, scorer_parameters) if node.name in ("scorer", "inspection")
-             else node for node in graph.nodes]
+                             replay=replay, composed=case.composed, runtime=case.runtime,
+                             exported_model=exported, camera_queue=settings.camera_queue)
+    # torch_threads is a bench setting of the scorer (in the composed process too).
+    threads = {"torch_threads": settings.torch_threads}
+    nodes = [with_parameters(node, threads) if node.name in ("scorer", "inspection") else node
+             for node in graph.nodes]
     return replace(graph, nodes=nodes)
 
 
@@ -126,6 +127,8 @@ class ProcessMeter:
 class Probe:
     """The bench probe node spinning in a thread of this process (rclpy initialised once)."""
 
+    count = 0
+
     def __init__(self, visual: bool):
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
@@ -135,7 +138,10 @@ class Probe:
         self._rclpy = rclpy
         if not rclpy.ok():
             rclpy.init()
-        self.node = BenchProbeNode(VISUAL_TOPICS if visual else ())
+        # A new name per case: rclpy releases a destroyed node's rosout publisher lazily.
+        Probe.count += 1
+        self.node = BenchProbeNode(VISUAL_TOPICS if visual else (),
+                                   name=f"bench_probe_{Probe.count}")
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)

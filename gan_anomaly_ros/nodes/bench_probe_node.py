@@ -53,8 +53,8 @@ class Observations:
 
 
 class BenchProbeNode(Node):
-    def __init__(self, visual_topics: Iterable[Tuple[str, type]] = ()):
-        super().__init__("bench_probe")
+    def __init__(self, visual_topics: Iterable[Tuple[str, type]] = (), name="bench_probe"):
+        super().__init__(name)
         self._lock = threading.Lock()
         self._seen = Observations()
         self.create_subscription(CameraInfo, CAMERA_INFO_TOPIC, self.on_camera_info,

@@ -4,48 +4,26 @@ The same PreprocessNode and ScorerNode as in separate processes, with the same n
 parameters and topics; only the model input takes a shortcut: preprocess hands each ModelInput
 to the scorer's mailbox in memory instead of serialising it through DDS (it still goes out on
 model_input when someone else subscribes). Chosen with the launch argument composed:=true;
-`gan-anomaly bench --composed` measures both forms (README, "Real time").
+`gan-anomaly bench --layout both` measures both forms (README, "Real time").
 """
 
 from __future__ import annotations
 
-import signal
-import sys
-
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from functools import partial
 
 from .preprocess_node import PreprocessNode
 from .scorer_node import ScorerNode
-from ..ros.node_main import StartupError
+from ..ros.node_main import run_nodes
+
+
+def hand_inputs_to_scorer(scorer: ScorerNode, preprocess: PreprocessNode) -> None:
+    preprocess.local_consumers.append(scorer.on_input)
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    nodes = []
-    executor = SingleThreadedExecutor()
-    try:
-        scorer = ScorerNode(subscribe=False)
-        nodes.append(scorer)
-        preprocess = PreprocessNode()
-        nodes.append(preprocess)
-        preprocess.local_consumers.append(scorer.on_input)
-        for node in nodes:
-            executor.add_node(node)
-        executor.spin()
-    except StartupError as exc:
-        print(f"[ERROR] {exc}", file=sys.stderr, flush=True)
-        sys.exit(2)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as node_main.run_node: a second Ctrl-C
-        for node in reversed(nodes):
-            shutdown = getattr(node, "shutdown", None)
-            if shutdown:
-                shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    # The scorer first: its model is loaded and warmed up before frames start to arrive.
+    run_nodes([partial(ScorerNode, subscribe=False), PreprocessNode], args,
+              connect=hand_inputs_to_scorer)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,14 @@ class PreprocessNode(Node):
         # (ros/qos.py says why).
         reliability = declare_read_only(self, "camera_qos", "auto",
                                         "auto | reliable | best_effort")
+        # While the node is busy, frames wait in this queue per camera topic: 1 always takes
+        # the newest frame (bounded latency; frames are dropped when the machine is too slow,
+        # counted as sync_in / received gaps), more keeps every frame a short burst long at
+        # the cost of latency when the machine cannot keep up (README, "Real time").
+        self.camera_queue = int(declare_read_only(
+            self, "camera_queue", 5, "frames kept per camera topic while busy (1: newest only)"))
+        if self.camera_queue < 1:
+            raise StartupError(f"camera_queue must be >= 1, got {self.camera_queue}")
         if reliability not in CAMERA_QOS:
             raise StartupError(f"camera_qos must be one of {sorted(CAMERA_QOS)}, got "
                                f"{reliability!r}")
@@ -117,7 +125,7 @@ class PreprocessNode(Node):
         self.local_consumers = []
         self.sync_settings = dict(queue_size=queue_size, slop=slop,
                                   on_arrival=lambda i: self.health.count(SYNC_INPUTS[i]))
-        self.sync = self.subscribe_camera(CAMERA_QOS[reliability]())
+        self.sync = self.subscribe_camera(CAMERA_QOS[reliability](self.camera_queue))
         if reliability == "auto":
             self.qos_timer = self.create_timer(1.0, self.follow_camera_qos)
         self.get_logger().info(
@@ -135,7 +143,7 @@ class PreprocessNode(Node):
         if not has_best_effort_publisher(self, self.resolve_topic_name("color/image_raw")):
             return
         self.sync.destroy()
-        self.sync = self.subscribe_camera(CAMERA_QOS["best_effort"]())
+        self.sync = self.subscribe_camera(CAMERA_QOS["best_effort"](self.camera_queue))
         self.qos_timer.cancel()
         self.get_logger().info("the camera publishes best effort: subscribed best effort")
 

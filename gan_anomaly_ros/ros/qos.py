@@ -13,13 +13,13 @@ backlog.
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 
-def reliable_camera_qos() -> QoSProfile:
+def reliable_camera_qos(depth: int = 5) -> QoSProfile:
     """Camera input matching realsense-ros' default (reliable).
 
     For a camera configured best effort use time_sync.sensor_qos() (parameter
     camera_qos:=best_effort), which matches either kind of publisher.
     """
-    return QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST,
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
                       reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -33,12 +33,13 @@ SCORER_IN = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST,
                        reliability=ReliabilityPolicy.RELIABLE)
 
 
-def _sensor_qos():
+def _sensor_qos(depth: int = 10):
     from .time_sync import sensor_qos
-    return sensor_qos()
+    return sensor_qos(depth)
 
 
-# camera_qos parameter of the nodes that subscribe to the camera ("auto" starts reliable).
+# camera_qos parameter of the nodes that subscribe to the camera ("auto" starts reliable);
+# each takes the history depth: frames kept per topic while the node is busy.
 CAMERA_QOS = {"auto": reliable_camera_qos, "best_effort": _sensor_qos,
               "reliable": reliable_camera_qos}
 
