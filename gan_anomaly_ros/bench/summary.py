@@ -4,7 +4,9 @@ Latency is end to end: the receipt of the AnomalyScore minus the camera's stamp 
 (all processes on one machine, one clock). A frame counts as sent when the camera's
 camera_info for it arrived; scored when an INSPECTED verdict for its stamp arrived.
 Per-stage counts come from the nodes' /diagnostics counters (published once a second), as the
-difference between the reports nearest the window's start and end.
+difference between the reports nearest the window's start and end; each node reports on its
+own timer, so the losses between two nodes are exact to within the frames of a report period
+that were in flight at the window's edges.
 """
 
 from __future__ import annotations
