@@ -288,6 +288,16 @@ def cmd_bringup(args) -> int:
         return 2
 
 
+def _add_data_or_bags(parser, data_help: str, bag_help: str) -> None:
+    """--data DIR or --bag BAG..., with --label and the bag topic options (train, eval)."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help=data_help)
+    source.add_argument("--bag", nargs="+", metavar="BAG", help=bag_help)
+    parser.add_argument("--label", choices=["good", "defective"], default=None,
+                        help="--bag: the label of bags not recorded by our recorder")
+    _add_bag_topic_args(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gan-anomaly", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gan_anomaly_ros {__version__}")
@@ -298,14 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     train = sub.add_parser("train", help="train a model on a folder of normal images")
-    source = train.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="dataset folder (MVTec AD layout)")
-    source.add_argument("--bag", nargs="+", metavar="BAG",
-                        help="rosbag2 folders (MCAP or sqlite3) of the camera topics; their good "
-                             "frames are exported next to --out (<out>.bagdata) and trained on")
-    train.add_argument("--label", choices=["good", "defective"], default=None,
-                       help="--bag: the label of bags not recorded by our recorder")
-    _add_bag_topic_args(train)
+    _add_data_or_bags(train, "dataset folder (MVTec AD layout)",
+                      "rosbag2 folders (MCAP or sqlite3) of the camera topics; their good "
+                      "frames are exported next to --out (<out>.bagdata) and trained on")
     train.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     train.add_argument("--model", default="f_anogan", choices=sorted(MODELS),
                        help="see `gan-anomaly models` (default: f_anogan, the best mean on "
@@ -349,14 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="evaluate a checkpoint on a dataset's test split")
     evaluate.add_argument("--model", required=True, help="checkpoint (.safetensors)")
-    eval_source = evaluate.add_mutually_exclusive_group(required=True)
-    eval_source.add_argument("--data", help="dataset folder (its test split)")
-    eval_source.add_argument("--bag", nargs="+", metavar="BAG",
-                             help="rosbag2 folders of good and defective parts (labels from our "
-                                  "recorder, or --label for all of them)")
-    evaluate.add_argument("--label", choices=["good", "defective"], default=None,
-                          help="--bag: the label of bags not recorded by our recorder")
-    _add_bag_topic_args(evaluate)
+    _add_data_or_bags(evaluate, "dataset folder (its test split)",
+                      "rosbag2 folders of good and defective parts (labels from our "
+                      "recorder, or --label for all of them)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", help="also write the metrics to this file")
     evaluate.add_argument("--out", help="folder for roc.png, gallery.png and metrics.json "
