@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
+import torch
 
 from .anomaly_map import Box, strongest_region
 from .checkpoint import Checkpoint, load_checkpoint
@@ -61,8 +63,6 @@ class Scorer:
         """Score a blank input a few times; returns the seconds it took. The first passes
         pay for lazy work (oneDNN kernel choice, CUDA context and kernels, onnxruntime's
         allocations): done at start, the first part on the line is not the slow one."""
-        import time
-
         started = time.perf_counter()
         blank = np.zeros((1, *self.expected_shape), np.float32)
         for _ in range(passes):
