@@ -106,14 +106,38 @@ def split_camera(graph: Graph) -> Tuple[Graph, Graph]:
     return Graph(nodes=rest, includes=graph.includes), Graph(nodes=camera, includes=[])
 
 
-PIPELINE_SETTLE_S = 2.0
-
-
 def pipeline_listens(recorder) -> bool:
     """Preprocess and scorer are subscribed and the scorer's output reaches the recorder."""
     return (recorder.count_subscribers(COLOR_TOPIC) > 0
             and recorder.count_subscribers(MODEL_INPUT_TOPIC) > 0
             and recorder.count_publishers(SCORE_TOPIC) > 0)
+
+
+# Matched subscriptions as the writers see them (diagnostics gauges): the graph as the
+# recorder sees it can show an endpoint before the writer has matched it, and a reliable
+# writer drops what it sends before that. status name prefix -> gauge.
+WRITER_GAUGES = {"preprocess:": "model_input_subscribers", "scorer:": "anomaly_score_subscribers"}
+
+
+class WriterMatches:
+    """The latest writer-side gauges of preprocess and scorer, from /diagnostics."""
+
+    def __init__(self, node):
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        self.counts = {}
+        node.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, 10)
+
+    def on_diagnostics(self, message) -> None:
+        for status in message.status:
+            for prefix, key in WRITER_GAUGES.items():
+                if status.name.startswith(prefix):
+                    values = {kv.key: kv.value for kv in status.values}
+                    if key in values:
+                        self.counts[key] = int(values[key])
+
+    def all_matched(self) -> bool:
+        return all(self.counts.get(key, 0) > 0 for key in WRITER_GAUGES.values())
 
 
 def run_demo(model: Path, frames: int = 20, output_dir: Path = Path("demo_output"),
@@ -135,17 +159,18 @@ def run_demo(model: Path, frames: int = 20, output_dir: Path = Path("demo_output
     print(f"starting preprocess and scorer, then the replay camera; images go to {output_dir}/")
     rclpy.init()
     recorder = ScoreRecorderNode(output_dir=str(output_dir), max_records=frames)
+    matches = WriterMatches(recorder)
     executor = SingleThreadedExecutor()
     executor.add_node(recorder)
     deadline = time.monotonic() + timeout
     with RunningGraph(processing, echo=verbose) as running:
         code = wait_for(lambda: pipeline_listens(recorder), executor, [running], deadline,
                         "preprocess and scorer ready")
-        # The recorder sees the nodes' endpoints; preprocess and scorer may need a moment more
-        # to match each other, and a frame sent before that is lost between them.
-        settle = time.monotonic() + PIPELINE_SETTLE_S
-        code = code or wait_for(lambda: time.monotonic() > settle, executor, [running],
-                                deadline, "preprocess and scorer matched")
+        # The recorder sees the nodes' endpoints; preprocess's and the scorer's writers may
+        # match their readers a moment later, and a frame sent before that is lost between
+        # them: wait until both writers report a match.
+        code = code or wait_for(matches.all_matched, executor, [running], deadline,
+                                "preprocess and scorer matched")
         if code == 0:
             with RunningGraph(camera, echo=verbose) as replay:
                 code = wait_for(lambda: len(recorder.records) >= frames, executor,

@@ -121,6 +121,7 @@ class PreprocessNode(Node):
             self, "stale_after_s", 2.0, "diagnostics WARN after this long without input; 0: off"))
         self.health = NodeHealth(self, "preprocess", stale_after=stale_after)
         self.publisher = self.create_publisher(ModelInput, "model_input", RELIABLE_OUT)
+        self.health.gauge("model_input_subscribers", self.publisher.get_subscription_count)
         # Callables that take each ModelInput in this process (the composed scorer).
         self.local_consumers = []
         self.sync_settings = dict(queue_size=queue_size, slop=slop,

@@ -103,6 +103,7 @@ class ScorerNode(Node):
         self.health.info("runtime", self.scorer.runtime.description)
         self.health.info("warm_up_s", f"{warm_up_s:.2f}")
         self.pub_score = self.create_publisher(AnomalyScore, "anomaly_score", RELIABLE_OUT)
+        self.health.gauge("anomaly_score_subscribers", self.pub_score.get_subscription_count)
         self.pub_heatmap = self.create_publisher(Image, "anomaly_heatmap", RELIABLE_OUT)
         self.pub_overlay = self.create_publisher(Image, "anomaly_overlay", RELIABLE_OUT)
         self.pub_cloud = self.create_publisher(PointCloud2, "anomaly_cloud", RELIABLE_OUT)

@@ -37,6 +37,7 @@ class NodeHealth:
         self._last_input = time.monotonic()
         self._last_report = time.monotonic()
         self._info = {}        # fixed facts: model, device
+        self._gauges = {}      # name -> function read at each report (matched subscribers)
         self._samples = {}     # name -> values since the last report (latencies, stage times)
         self._last = dict(self._counters)  # counters at the previous report
         self._loggers = {}
@@ -54,6 +55,12 @@ class NodeHealth:
         """A fixed fact reported with every status (the model, the device)."""
         with self._lock:
             self._info[key] = str(value)
+
+    def gauge(self, key, read):
+        """A value read anew at each report, e.g. a publisher's matched subscriptions (seen
+        from the writer: the side that drops a message nobody has matched yet)."""
+        with self._lock:
+            self._gauges[key] = read
 
     def observe(self, name, value):
         """One measurement (e.g. latency in ms); each report gives the median and 95th
@@ -92,6 +99,7 @@ class NodeHealth:
             elapsed, self._last_report = max(now - self._last_report, 1e-9), now
             samples, self._samples = self._samples, {}
             info = dict(self._info)
+            gauges = dict(self._gauges)
         new_errors = {name[len("errors."):]: value - last.get(name, 0)
                       for name, value in counters.items()
                       if name.startswith("errors.") and value > last.get(name, 0)}
@@ -118,6 +126,7 @@ class NodeHealth:
                 value = ordered[min(len(ordered) - 1, int(q * len(ordered)))]
                 values.append(KeyValue(key=f"{name}_{label}", value=f"{value:.1f}"))
         values += [KeyValue(key=k, value=v) for k, v in info.items()]
+        values += [KeyValue(key=k, value=str(read())) for k, read in gauges.items()]
         return DiagnosticStatus(
             level=level, name=self.name, message=message, hardware_id=self.hardware_id,
             values=values)
