@@ -70,6 +70,55 @@ def test_memory_keeps_a_seeded_subset_when_full():
     assert a.bank.shape == (10, 4) and torch.equal(a.bank, b.bank)
 
 
+def test_greedy_coreset_covers_normal_vectors_better_than_a_random_subset():
+    """Two dense clusters and a sparse one: a random quarter misses much of the sparse one, the
+    greedy k-centre quarter keeps every vector close to a kept one."""
+    g = torch.Generator().manual_seed(0)
+    dense = torch.randn(900, 8, generator=g) * 0.1
+    sparse = torch.randn(100, 8, generator=g) * 2.0 + 5.0
+    vectors = torch.cat([dense, dense + 3.0, sparse])
+    full = FeatureMemory(size=10_000)
+    full.fit(vectors)
+    greedy = FeatureMemory(size=10_000, coreset=0.1, seed=3)
+    greedy.fit(vectors)
+    assert greedy.bank.shape == (190, 8)
+    again = FeatureMemory(size=10_000, coreset=0.1, seed=3)
+    again.fit(vectors)
+    assert torch.equal(greedy.bank, again.bank)       # seeded: the same checkpoint every time
+    # Every kept vector is one of the (standardised) normal vectors.
+    exact = "donot_use_mm_for_euclid_dist"
+    assert torch.cdist(greedy.bank, full.bank, compute_mode=exact).min(dim=1).values.max() < 1e-3
+    random = full.bank[torch.randperm(len(full.bank), generator=g)[:190]]
+    greedy_cover = torch.cdist(full.bank, greedy.bank).min(dim=1).values.max()
+    random_cover = torch.cdist(full.bank, random).min(dim=1).values.max()
+    assert greedy_cover < 0.7 * random_cover
+    # Normal queries stay near the memory; an odd vector stays far.
+    queries = torch.cat([vectors[:5], torch.full((1, 8), 20.0)]).view(1, 6, 1, 8)
+    distances = greedy.distances(queries.permute(0, 3, 1, 2)).flatten()
+    assert distances[5] > 5 * distances[:5].max()
+    with pytest.raises(ValueError, match="coreset must be a share"):
+        FeatureMemory(coreset=0.0)
+
+
+def test_coreset_spec_round_trips_and_shrinks_the_memory(tmp_path):
+    spec = ScoreSpec.parse("memory:network=encoder,layer=-2,reduce=top1,coreset=0.25")
+    assert spec.coreset == 0.25 and ScoreSpec.parse(spec.text()) == spec
+    assert "coreset" not in ScoreSpec.parse("memory").text()
+    with pytest.raises(ValueError, match="coreset must be a share"):
+        ScoreSpec.parse("memory:coreset=1.5")
+    torch.manual_seed(0)
+    model = create_model("ganomaly", 1, 32, base_width=8)
+    model.set_score(spec)
+    model.fit_score(stripes(12))
+    kept = len(model.score_head.memory.bank)
+    assert kept == round(0.25 * 12 * 4 * 4)   # layer -2 of the encoder is 4 x 4 at 32 px
+    path = tmp_path / "coreset.safetensors"
+    save_checkpoint(path, model, PreprocessConfig(mode="gray", size=32), CALIBRATION)
+    loaded = load_checkpoint(path)
+    assert loaded.model.score_spec == spec
+    assert torch.equal(loaded.model.score_head.memory.bank, model.score_head.memory.bank)
+
+
 @pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_every_model_has_a_memory_score_that_round_trips(name, tmp_path):
     """Each model's own feature maps feed a memory; the checkpoint stores it and the scorer

@@ -6,6 +6,12 @@ position; a query position's anomaly value is its Euclidean distance to the near
 vector. Features are standardised per channel with the memory's own statistics first, so that
 no channel dominates by scale alone. Everything lives in buffers: a checkpoint stores it, and
 loading resizes the buffers to what the file holds.
+
+A coreset (``coreset`` < 1) keeps only that share of the vectors, chosen by greedy k-centre
+selection as PatchCore does: each next vector is the one farthest from those already kept, so
+the kept set still covers every normal vector closely while a query costs ``coreset`` times as
+much. Random subsampling of the same size leaves holes in the rare parts of normal feature
+space, which then read as anomalies.
 """
 
 from __future__ import annotations
@@ -22,14 +28,38 @@ def positions(feature_maps: torch.Tensor) -> torch.Tensor:
     return feature_maps.permute(0, 2, 3, 1).reshape(-1, feature_maps.shape[1])
 
 
+@torch.no_grad()
+def greedy_coreset(vectors: torch.Tensor, count: int, seed: int = 0) -> torch.Tensor:
+    """Indices of ``count`` rows chosen by greedy k-centre selection (farthest point first),
+    starting from a seeded random row. O(count * N * C), one matrix-vector product per pick."""
+    total = len(vectors)
+    count = min(int(count), total)
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.empty(count, dtype=torch.long)
+    chosen[0] = int(torch.randint(total, (1,), generator=generator))
+    squared = (vectors * vectors).sum(dim=1)
+    # Squared distance of every row to its nearest chosen row so far.
+    nearest = torch.full((total,), float("inf"), device=vectors.device)
+    for step in range(count):
+        if step:
+            chosen[step] = int(nearest.argmax())
+        centre = vectors[chosen[step]]
+        distance = squared - 2.0 * (vectors @ centre) + squared[chosen[step]]
+        nearest = torch.minimum(nearest, distance.clamp_min(0.0))
+    return chosen.to(vectors.device)
+
+
 class FeatureMemory(nn.Module):
     """Nearest-neighbour distances of feature-map positions to those of normal images."""
 
-    def __init__(self, size: int = 65536, k: int = 1, seed: int = 0):
+    def __init__(self, size: int = 65536, k: int = 1, seed: int = 0, coreset: float = 1.0):
         super().__init__()
         if int(size) < 1 or int(k) < 1:
             raise ValueError(f"memory size and k must be >= 1, got size={size}, k={k}")
+        if not 0.0 < float(coreset) <= 1.0:
+            raise ValueError(f"coreset must be a share in (0, 1], got {coreset}")
         self.capacity, self.k, self.seed = int(size), int(k), int(seed)
+        self.coreset = float(coreset)
         self.register_buffer("bank", torch.zeros(0, 0))
         self.register_buffer("mean", torch.zeros(0))
         self.register_buffer("std", torch.zeros(0))
@@ -56,7 +86,11 @@ class FeatureMemory(nn.Module):
             generator = torch.Generator().manual_seed(self.seed)
             keep = torch.randperm(len(vectors), generator=generator)[:self.capacity]
             vectors = vectors[keep.to(vectors.device)]
-        self.bank = (vectors - self.mean) / self.std
+        bank = (vectors - self.mean) / self.std
+        if self.coreset < 1.0:
+            count = max(1, int(round(self.coreset * len(bank))))
+            bank = bank[greedy_coreset(bank, count, self.seed)]
+        self.bank = bank
         self._refresh_norms()
 
     def _refresh_norms(self) -> None:

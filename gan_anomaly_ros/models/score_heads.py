@@ -11,6 +11,8 @@ retraining, because scoring is a choice made after training (``gan-anomaly calib
   input, smoothed, and reduced as above. The map then shows where the image's features are
   unlike any normal part's, and the score needs no reconstruction: it is also fast for the
   latent-search models.
+  ``coreset`` < 1 keeps that share of the memory (greedy k-centre selection): faster,
+  slightly less accurate (README, "Scores").
 - ``combined``: several of the above at once. Each part's score is put in units of its own
   spread on held-out normal images (z = (score - median) / (1.4826 * MAD)) and the image score
   is the largest z: an image is as anomalous as its most anomalous view, e.g. a local feature
@@ -48,6 +50,7 @@ class ScoreSpec:
     layer: int = -2            # memory: index into that network's pyramid (fine -> coarse)
     memory_size: int = 65536   # memory: most stored vectors (a seeded random subset beyond)
     k: int = 1                 # memory: neighbours averaged
+    coreset: float = 1.0       # memory: share kept by greedy k-centre selection (1 = all)
     sigma: Optional[float] = None  # map smoothing in pixels (None: the model's map_sigma)
     parts: Tuple["ScoreSpec", ...] = ()  # combined: the specs it combines
 
@@ -59,6 +62,9 @@ class ScoreSpec:
         object.__setattr__(self, "layer", int(self.layer))
         object.__setattr__(self, "memory_size", int(self.memory_size))
         object.__setattr__(self, "k", int(self.k))
+        object.__setattr__(self, "coreset", float(self.coreset))
+        if not 0.0 < self.coreset <= 1.0:
+            raise ValueError(f"score coreset must be a share in (0, 1], got {self.coreset}")
         parts = tuple(ScoreSpec.from_any(part) for part in self.parts)
         object.__setattr__(self, "parts", parts)
         if (self.kind == "combined") != bool(parts):
@@ -85,6 +91,8 @@ class ScoreSpec:
         for key in ("layer", "memory_size", "k"):
             if key in values:
                 values[key] = int(values[key])
+        if "coreset" in values:
+            values["coreset"] = float(values["coreset"])
         if "sigma" in values:
             values["sigma"] = None if values["sigma"] in ("", "none") else float(values["sigma"])
         return cls(**values)
@@ -110,7 +118,8 @@ class ScoreSpec:
             return "combined(" + " + ".join(part.text() for part in self.parts) + ")"
         defaults = ScoreSpec(kind=self.kind)
         relevant = {"native": (), "residual": ("reduce", "sigma"),
-                    "memory": ("network", "layer", "reduce", "memory_size", "k", "sigma")}
+                    "memory": ("network", "layer", "reduce", "memory_size", "k", "coreset",
+                               "sigma")}
         options = [f"{name}={getattr(self, name)}" for name in relevant[self.kind]
                    if getattr(self, name) != getattr(defaults, name)]
         return self.kind + (":" + ",".join(options) if options else "")
@@ -142,7 +151,8 @@ class ScoreHead(nn.Module):
     def __init__(self, spec=None):
         super().__init__()
         self.spec = ScoreSpec.from_any(spec)
-        self.memory = (FeatureMemory(self.spec.memory_size, self.spec.k)
+        self.memory = (FeatureMemory(self.spec.memory_size, self.spec.k,
+                                     coreset=self.spec.coreset)
                        if self.spec.kind == "memory" else None)
         self.parts = nn.ModuleList(ScoreHead(part) for part in self.spec.parts)
         if self.parts:
