@@ -11,7 +11,8 @@ from gan_anomaly_ros.perception.frame_input import part_crop_box, prepare_frame
 from gan_anomaly_ros.perception.geometry import (CameraIntrinsics, D435_COLOR_640X480,
                                                  depth_to_points, pixel_rays,
                                                  quaternion_to_rotation, rotation_to_quaternion)
-from gan_anomaly_ros.perception.part_finder import PartFinderConfig, Status, find_part
+from gan_anomaly_ros.perception.part_finder import (PartFinderConfig, PlaneHint, Status,
+                                                   find_part)
 from gan_anomaly_ros.perception.plane import fit_plane_ransac
 from gan_anomaly_ros.perception.preprocessing import PreprocessConfig, PreprocessError, preprocess_frame
 
@@ -86,6 +87,28 @@ def test_the_part_is_found_with_its_centroid_and_box(scene):
     # The footprint holds the part's pixels and nothing far from them.
     x, y, w, h = part.footprint
     assert 60 < w < 90 and 60 < h < 90
+
+
+def test_the_previous_frames_plane_is_kept_while_it_holds():
+    """A stream from one camera: the hinted plane gives the part the fresh RANSAC gives; a
+    hint from another set-up (a table 8 cm closer, tilted) is refused and RANSAC takes over."""
+    first, second = (render_scene(seed, intrinsics=SMALL, placement="random") for seed in (3, 4))
+    hint = PlaneHint.from_observation(find_part(first.depth_m, first.intrinsics))
+    assert hint is not None and hint.support > 0.5
+    fresh = find_part(second.depth_m, second.intrinsics)
+    hinted = find_part(second.depth_m, second.intrinsics, plane_hint=hint)
+    assert hinted.status is Status.INSPECTED, hinted.detail
+    assert math.degrees(math.acos(min(1.0, abs(hinted.plane[:3] @ fresh.plane[:3])))) < 0.5
+    assert abs(hinted.plane[3] - fresh.plane[3]) < 0.002
+    assert 1000 * np.linalg.norm(hinted.centroid - fresh.centroid) < 1.0
+    assert np.array_equal(hinted.footprint, fresh.footprint) or \
+        np.abs(np.subtract(hinted.footprint, fresh.footprint)).max() <= 1
+    normal = np.array([0.2, 0.0, -1.0]) / np.linalg.norm([0.2, 0.0, -1.0])
+    elsewhere = PlaneHint(np.r_[normal, 0.43], hint.support)
+    recovered = find_part(second.depth_m, second.intrinsics, plane_hint=elsewhere)
+    assert recovered.status is Status.INSPECTED, recovered.detail
+    np.testing.assert_allclose(recovered.plane, fresh.plane, atol=1e-9)
+    assert PlaneHint.from_observation(None) is None
 
 
 def test_an_empty_table_is_no_part(scene):

@@ -20,7 +20,7 @@ from gan_anomaly_ros.msg import ModelInput
 
 from ..checkpoint import CheckpointError, read_preprocessing
 from ..perception.frame_input import FrameInput, prepare_frame
-from ..perception.part_finder import PartFinderConfig, Status
+from ..perception.part_finder import PartFinderConfig, PlaneHint, Status
 from ..ros.camera_info import intrinsics_from_camera_info
 from ..ros.part_messages import part_cloud, part_fields, voxel_grid_message
 from ..ros.diagnostics import NodeHealth
@@ -103,6 +103,8 @@ class PreprocessNode(Node):
             raise StartupError(f"parameter model: {exc}") from exc
         self.preprocessing_id = self.config.fingerprint()
         self.finder = self.part_finder_config()
+        # The supporting plane of the last frame: checked on the next instead of a new RANSAC.
+        self.plane_hint = None  # Optional[PlaneHint]
         # A part crop cannot work without finding the part; otherwise it is a choice (off for
         # scenes without a supporting plane, e.g. a camera filling its view with one surface).
         self.find_part = bool(declare_read_only(
@@ -173,6 +175,7 @@ class PreprocessNode(Node):
         values = {key: getattr(self.finder, key) for key in FINDER_PARAMETERS}
         values[name] = value
         self.finder = finder_config(values)   # raises ValueError: the change is refused
+        self.plane_hint = None                 # e.g. a new workspace: find the plane afresh
 
     def set_cloud_points(self, value) -> None:
         if int(value) < 1:
@@ -238,7 +241,9 @@ class PreprocessNode(Node):
                              "part; set find_part:=false for a fixed-crop model")
         # The raw crop: the scorer normalises it (its exported graph, or training's numpy code).
         frame = prepare_frame(rgb, depth_m, intrinsics, self.config, self.finder,
-                              find_part_in_frame=self.find_part, normalized=False)
+                              find_part_in_frame=self.find_part, normalized=False,
+                              plane_hint=self.plane_hint)
+        self.plane_hint = PlaneHint.from_observation(frame.part) or self.plane_hint
         return frame, rgb
 
     def model_input(self, color: Image, rgb, frame: FrameInput, received) -> ModelInput:
