@@ -1,0 +1,207 @@
+"""Why the two missed 3D targets are missed: what the inputs alone separate, with the part turned
+back to its true yaw (an oracle no camera has) and with other input treatments.
+
+No learning: every figure is the nearest-neighbour floor (a test input's distance to the
+nearest normal training input) on the synthetic sets the 3D benchmarks write, so it says what
+the representation carries, whatever model is trained on it.
+
+    python benchmarks/placement_floors.py                  # both sets (written by the two
+                                                           # benchmarks below when missing)
+
+- Part crops (benchmarks/part_crop_placement.py's "centered" and "random" sets, RGB-D, part
+  crop 64 px, floor at 32 px, per-image standardised): as cut; turned back by the true yaw
+  (modulo the bolt pattern's 60 degrees) from the generator's ground truth; and with a
+  quadratic brightness trend removed per channel (position-dependent shading).
+- Voxel grids (benchmarks/geometry_defects.py's set, geometry-only defects, TSDF 32^3): in the
+  part's box frame (its principal axes: the default) and in a frame along the true yaw; and a
+  local floor: the largest distance of any 8^3 window (stride 4) to the nearest window of any
+  normal grid, which a small dent should move more than the whole grid's distance.
+
+Prints image AUROC overall and per defect type for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from geometry_defects import DATA as GEOMETRY_DATA, ensure_dataset  # noqa: E402
+from nn_floor import nearest_distances  # noqa: E402
+from part_crop_placement import DATA as PLACEMENT_DATA  # noqa: E402
+
+from gan_anomaly_ros.data.folders import (dataset_intrinsics, list_split, prepare_split,  # noqa: E402,E501
+                                          read_depth_m, read_rgb)
+from gan_anomaly_ros.metrics import auroc  # noqa: E402
+from gan_anomaly_ros.perception.part_finder import find_part  # noqa: E402
+from gan_anomaly_ros.perception.part_voxels import part_grid_extent  # noqa: E402
+from gan_anomaly_ros.perception.preprocessing import PreprocessConfig  # noqa: E402
+from gan_anomaly_ros.perception.voxels import voxel_grid  # noqa: E402
+from gan_anomaly_ros.training.run import resolve_preprocessing  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+BOLT_PERIOD_DEG = 60.0   # the synthetic flange looks the same every 60 degrees of yaw
+
+
+def frame_keys(frames, split: str) -> list:
+    """poses.json keys ("train/good/000003") of these frames."""
+    keys = []
+    for frame in frames:
+        path = Path(frame.rgb_path)
+        label = path.parent.parent.name if path.parent.name == "rgb" else path.parent.name
+        keys.append(f"{split}/{label}/{path.stem}")
+    return keys
+
+
+def report(name: str, scores: np.ndarray, labels: np.ndarray, names: np.ndarray) -> dict:
+    good = scores[names == "good"]
+    per_type = {kind: auroc(np.r_[np.zeros(len(good)), np.ones(int((names == kind).sum()))],
+                            np.r_[good, scores[names == kind]])
+                for kind in sorted(set(names) - {"good"})}
+    row = {"image_auroc": auroc(labels, scores), "per_type": per_type}
+    print(f"  {name:44s} {row['image_auroc']:.3f}  " +
+          "  ".join(f"{k} {v:.3f}" for k, v in per_type.items()), flush=True)
+    return row
+
+
+def standardised(inputs: np.ndarray, size: int = 32) -> np.ndarray:
+    x = torch.nn.functional.interpolate(torch.from_numpy(inputs).float(), size=size,
+                                        mode="area").flatten(1)
+    x = (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp_min(1e-6)
+    return x.numpy()
+
+
+def turned_back(inputs: np.ndarray, yaws_deg: np.ndarray) -> np.ndarray:
+    out = np.empty_like(inputs)
+    for i, yaw in enumerate(yaws_deg):
+        out[i] = ndimage.rotate(inputs[i], yaw % BOLT_PERIOD_DEG, axes=(2, 1), reshape=False,
+                                order=1, mode="nearest")
+    return out
+
+
+def without_shading_trend(inputs: np.ndarray) -> np.ndarray:
+    """Each channel minus its least-squares quadratic surface in the image coordinates."""
+    size = inputs.shape[-1]
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / (size - 1) - 0.5
+    basis = np.stack([np.ones_like(xx), xx, yy, xx * xx, yy * yy, xx * yy], -1).reshape(-1, 6)
+    projection = basis @ np.linalg.pinv(basis)
+    flat = inputs.reshape(inputs.shape[0], inputs.shape[1], -1).astype(np.float64)
+    return (flat - flat @ projection.T).reshape(inputs.shape).astype(np.float32)
+
+
+def part_crop_floors(root: Path) -> dict:
+    rows = {}
+    for placement in ("centered", "random"):
+        data = ensure_dataset(root / "data" / placement, dict(PLACEMENT_DATA,
+                                                               placement=placement))
+        config = resolve_preprocessing(data, PreprocessConfig(mode="rgbd", size=64,
+                                                              crop_mode="part",
+                                                              depth_range_m=None))
+        poses = json.loads((data / "ground_truth" / "poses.json").read_text())
+        train = prepare_split(data, "train", config, progress=False)
+        test = prepare_split(data, "test", config, progress=False)
+        yaw_train = np.array([poses[k]["part_yaw_deg"] for k in frame_keys(train.files,
+                                                                            "train")])
+        yaw_test = np.array([poses[k]["part_yaw_deg"] for k in frame_keys(test.files, "test")])
+        names = np.array(test.label_names)
+        print(f"part crops, {placement} placement ({len(train.inputs)} train, "
+              f"{len(test.inputs)} test):")
+        treatments = {
+            "as cut": (train.inputs, test.inputs),
+            "turned back by the true yaw (oracle)": (turned_back(train.inputs, yaw_train),
+                                                      turned_back(test.inputs, yaw_test)),
+            "quadratic shading trend removed": (without_shading_trend(train.inputs),
+                                                without_shading_trend(test.inputs)),
+        }
+        for name, (bank, queries) in treatments.items():
+            scores = nearest_distances(standardised(queries), standardised(bank))
+            rows[f"crop/{placement}/{name}"] = report(name, scores, test.labels, names)
+    return rows
+
+
+def true_yaw_frame(part, yaw_deg: float) -> np.ndarray:
+    """The box frame with its x axis along the part's true yaw (modulo the bolt pattern)."""
+    normal = part.rotation[:, 2]
+    yaw = np.radians(yaw_deg % BOLT_PERIOD_DEG)
+    x_axis = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+    x_axis -= normal * (x_axis @ normal)
+    x_axis /= np.linalg.norm(x_axis)
+    return np.stack([x_axis, np.cross(normal, x_axis), normal], axis=1)
+
+
+def voxel_grids(data: Path, split: str, poses: dict):
+    frames = list_split(data, split)
+    by_box, by_yaw, names = [], [], []
+    for frame, key in zip(frames, frame_keys(frames, split)):
+        rgb, depth = read_rgb(frame.rgb_path), read_depth_m(frame.depth_path)
+        part = find_part(depth, dataset_intrinsics(data, rgb.shape[1], rgb.shape[0]))
+        if not part.inspected:
+            continue
+        centred = part.points.astype(np.float64) - part.centroid
+        extent = part_grid_extent(part)
+        by_box.append(voxel_grid(centred @ part.rotation, extent))
+        by_yaw.append(voxel_grid(centred @ true_yaw_frame(part, poses[key]["part_yaw_deg"]),
+                                 extent))
+        names.append(frame.label)
+    return np.stack(by_box)[:, None], np.stack(by_yaw)[:, None], np.array(names)
+
+
+def local_floor(bank: np.ndarray, queries: np.ndarray, window: int = 8, stride: int = 4,
+                most: int = 40000) -> np.ndarray:
+    def windows(grids):
+        t = torch.from_numpy(grids).float()
+        u = t.unfold(2, window, stride).unfold(3, window, stride).unfold(4, window, stride)
+        return u.reshape(len(grids), -1, window ** 3)
+    stored = windows(bank).reshape(-1, window ** 3)
+    generator = torch.Generator().manual_seed(0)
+    if len(stored) > most:
+        stored = stored[torch.randperm(len(stored), generator=generator)[:most]]
+    return np.array([torch.cdist(q, stored).min(dim=1).values.max().item()
+                     for q in windows(queries)])
+
+
+def voxel_floors(root: Path) -> dict:
+    data = ensure_dataset(root / "data", GEOMETRY_DATA)
+    poses = json.loads((data / "ground_truth" / "poses.json").read_text())
+    train_box, train_yaw, train_names = voxel_grids(data, "train", poses)
+    test_box, test_yaw, names = voxel_grids(data, "test", poses)
+    labels = (names != "good").astype(int)
+    normal = train_names == "good"
+    print(f"voxel grids, geometry-only defects ({int(normal.sum())} train, {len(names)} test):")
+    rows = {}
+    for name, bank, queries in (("box frame (principal axes)", train_box, test_box),
+                                ("true-yaw frame (oracle)", train_yaw, test_yaw)):
+        rows[f"voxel/{name}"] = report(name, nearest_distances(queries, bank[normal]),
+                                       labels, names)
+        rows[f"voxel/{name}, local 8^3"] = report(
+            name + ", local 8^3 windows", local_floor(bank[normal], queries), labels, names)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", choices=["crops", "voxels", "both"], default="both")
+    parser.add_argument("--out", default=str(RESULTS / "placement_floors.json"))
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    rows = {}
+    if args.parts in ("crops", "both"):
+        rows.update(part_crop_floors(RESULTS / "part_crop_placement"))
+    if args.parts in ("voxels", "both"):
+        rows.update(voxel_floors(RESULTS / "geometry_defects"))
+    Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
