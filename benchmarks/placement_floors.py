@@ -12,6 +12,9 @@ the representation carries, whatever model is trained on it.
   crop 64 px, floor at 32 px, per-image standardised): as cut; turned back by the true yaw
   (modulo the bolt pattern's 60 degrees) from the generator's ground truth; and with a
   quadratic brightness trend removed per channel (position-dependent shading).
+- Orthographic views of the same frames: the part's points binned on a 64 x 64 grid in the
+  part's own frame (mean colour and height above the plane per cell; the box frame of its
+  principal axes, or the true-yaw frame), so neither perspective nor position changes them.
 - Voxel grids (benchmarks/geometry_defects.py's set, geometry-only defects, TSDF 32^3): in the
   part's box frame (its principal axes: the default) and in a frame along the true yaw; and a
   local floor: the largest distance of any 8^3 window (stride 4) to the nearest window of any
@@ -98,6 +101,37 @@ def without_shading_trend(inputs: np.ndarray) -> np.ndarray:
     return (flat - flat @ projection.T).reshape(inputs.shape).astype(np.float32)
 
 
+def orthographic_view(part, rgb: np.ndarray, frame: np.ndarray, size: int = 64) -> np.ndarray:
+    """4 x size x size: mean colour and height above the plane of the part's points per cell
+    of a grid in ``frame`` (columns: axes), covering the part's footprint plus 10 %."""
+    rows, cols = part.pixels
+    local = (part.points.astype(np.float64) - part.centroid) @ frame
+    extent = max(part.size[:2]) * 1.1
+    ix = np.clip(((local[:, 0] / extent + 0.5) * size).astype(int), 0, size - 1)
+    iy = np.clip(((local[:, 1] / extent + 0.5) * size).astype(int), 0, size - 1)
+    cell = iy * size + ix
+    count = np.maximum(np.bincount(cell, minlength=size * size), 1)
+    values = np.c_[rgb[rows, cols].astype(np.float64), part.points @ part.plane[:3] + part.plane[3]]
+    view = np.stack([np.bincount(cell, values[:, c], minlength=size * size) / count
+                     for c in range(4)])
+    return view.reshape(4, size, size).astype(np.float32)
+
+
+def orthographic_views(data: Path, split: str, poses: dict):
+    frames = list_split(data, split)
+    by_box, by_yaw, names = [], [], []
+    for frame, key in zip(frames, frame_keys(frames, split)):
+        rgb, depth = read_rgb(frame.rgb_path), read_depth_m(frame.depth_path)
+        part = find_part(depth, dataset_intrinsics(data, rgb.shape[1], rgb.shape[0]))
+        if not part.inspected:
+            continue
+        by_box.append(orthographic_view(part, rgb, part.rotation))
+        by_yaw.append(orthographic_view(part, rgb, true_yaw_frame(part, poses[key][
+            "part_yaw_deg"])))
+        names.append(frame.label)
+    return np.stack(by_box), np.stack(by_yaw), np.array(names)
+
+
 def part_crop_floors(root: Path) -> dict:
     rows = {}
     for placement in ("centered", "random"):
@@ -122,9 +156,16 @@ def part_crop_floors(root: Path) -> dict:
             "quadratic shading trend removed": (without_shading_trend(train.inputs),
                                                 without_shading_trend(test.inputs)),
         }
+        train_box, train_yaw, train_names = orthographic_views(data, "train", poses)
+        test_box, test_yaw, ortho_names = orthographic_views(data, "test", poses)
+        normal = train_names == "good"
+        treatments["orthographic, box frame"] = (train_box[normal], test_box)
+        treatments["orthographic, true-yaw frame (oracle)"] = (train_yaw[normal], test_yaw)
         for name, (bank, queries) in treatments.items():
             scores = nearest_distances(standardised(queries), standardised(bank))
-            rows[f"crop/{placement}/{name}"] = report(name, scores, test.labels, names)
+            shown = ortho_names if name.startswith("orthographic") else names
+            rows[f"crop/{placement}/{name}"] = report(name, scores, (shown != "good").astype(
+                int), shown)
     return rows
 
 
@@ -193,13 +234,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS / "placement_floors.json"))
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    rows = {}
+    out = Path(args.out)
+    rows = json.loads(out.read_text()) if out.exists() else {}   # --parts adds to earlier runs
     if args.parts in ("crops", "both"):
         rows.update(part_crop_floors(RESULTS / "part_crop_placement"))
     if args.parts in ("voxels", "both"):
         rows.update(voxel_floors(RESULTS / "geometry_defects"))
-    Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"wrote {out}")
     return 0
 
 
