@@ -117,18 +117,23 @@ def orthographic_view(part, rgb: np.ndarray, frame: np.ndarray, size: int = 64) 
     return view.reshape(4, size, size).astype(np.float32)
 
 
-def orthographic_views(data: Path, split: str, poses: dict):
+def found_parts(data: Path, split: str, poses: dict):
+    """(part, colour image, true yaw in degrees, label) for every frame with a part found."""
     frames = list_split(data, split)
-    by_box, by_yaw, names = [], [], []
     for frame, key in zip(frames, frame_keys(frames, split)):
         rgb, depth = read_rgb(frame.rgb_path), read_depth_m(frame.depth_path)
         part = find_part(depth, dataset_intrinsics(data, rgb.shape[1], rgb.shape[0]))
-        if not part.inspected:
-            continue
-        by_box.append(orthographic_view(part, rgb, part.rotation))
-        by_yaw.append(orthographic_view(part, rgb, true_yaw_frame(part, poses[key][
-            "part_yaw_deg"])))
-        names.append(frame.label)
+        if part.inspected:
+            yield part, rgb, poses[key]["part_yaw_deg"], frame.label
+
+
+def in_both_frames(data: Path, split: str, poses: dict, view):
+    """view(part, rgb, frame) in the box frame and in the true-yaw frame, and the labels."""
+    by_box, by_yaw, names = [], [], []
+    for part, rgb, yaw, label in found_parts(data, split, poses):
+        by_box.append(view(part, rgb, part.rotation))
+        by_yaw.append(view(part, rgb, true_yaw_frame(part, yaw)))
+        names.append(label)
     return np.stack(by_box), np.stack(by_yaw), np.array(names)
 
 
@@ -156,8 +161,10 @@ def part_crop_floors(root: Path) -> dict:
             "quadratic shading trend removed": (without_shading_trend(train.inputs),
                                                 without_shading_trend(test.inputs)),
         }
-        train_box, train_yaw, train_names = orthographic_views(data, "train", poses)
-        test_box, test_yaw, ortho_names = orthographic_views(data, "test", poses)
+        train_box, train_yaw, train_names = in_both_frames(data, "train", poses,
+                                                           orthographic_view)
+        test_box, test_yaw, ortho_names = in_both_frames(data, "test", poses,
+                                                         orthographic_view)
         normal = train_names == "good"
         treatments["orthographic, box frame"] = (train_box[normal], test_box)
         treatments["orthographic, true-yaw frame (oracle)"] = (train_yaw[normal], test_yaw)
@@ -179,21 +186,10 @@ def true_yaw_frame(part, yaw_deg: float) -> np.ndarray:
     return np.stack([x_axis, np.cross(normal, x_axis), normal], axis=1)
 
 
-def voxel_grids(data: Path, split: str, poses: dict):
-    frames = list_split(data, split)
-    by_box, by_yaw, names = [], [], []
-    for frame, key in zip(frames, frame_keys(frames, split)):
-        rgb, depth = read_rgb(frame.rgb_path), read_depth_m(frame.depth_path)
-        part = find_part(depth, dataset_intrinsics(data, rgb.shape[1], rgb.shape[0]))
-        if not part.inspected:
-            continue
-        centred = part.points.astype(np.float64) - part.centroid
-        extent = part_grid_extent(part)
-        by_box.append(voxel_grid(centred @ part.rotation, extent))
-        by_yaw.append(voxel_grid(centred @ true_yaw_frame(part, poses[key]["part_yaw_deg"]),
-                                 extent))
-        names.append(frame.label)
-    return np.stack(by_box)[:, None], np.stack(by_yaw)[:, None], np.array(names)
+def part_grid(part, rgb, frame) -> np.ndarray:
+    """1 x 32^3 TSDF grid of the part in ``frame`` (the box frame: what the voxel models see)."""
+    centred = part.points.astype(np.float64) - part.centroid
+    return voxel_grid(centred @ frame, part_grid_extent(part))[None]
 
 
 def local_floor(bank: np.ndarray, queries: np.ndarray, window: int = 8, stride: int = 4,
@@ -213,8 +209,8 @@ def local_floor(bank: np.ndarray, queries: np.ndarray, window: int = 8, stride: 
 def voxel_floors(root: Path) -> dict:
     data = ensure_dataset(root / "data", GEOMETRY_DATA)
     poses = json.loads((data / "ground_truth" / "poses.json").read_text())
-    train_box, train_yaw, train_names = voxel_grids(data, "train", poses)
-    test_box, test_yaw, names = voxel_grids(data, "test", poses)
+    train_box, train_yaw, train_names = in_both_frames(data, "train", poses, part_grid)
+    test_box, test_yaw, names = in_both_frames(data, "test", poses, part_grid)
     labels = (names != "good").astype(int)
     normal = train_names == "good"
     print(f"voxel grids, geometry-only defects ({int(normal.sum())} train, {len(names)} test):")
