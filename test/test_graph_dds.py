@@ -176,7 +176,10 @@ def test_the_demo_scores_every_replay_frame_once_from_the_first(small_checkpoint
     records = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     # The replay alternates good and defective frames, starting with a good one: the first
     # record is frame 0 (before the camera waited for the pipeline, the first frames were lost).
-    assert records[0]["truly_defective"] is False
+    # On failure, show what arrived and what the demo printed: this failed about once in ten
+    # full-suite runs (frame 0 missing) and never alone; the evidence is for finding out why.
+    seen = [(r["stamp_ns"], r["truly_defective"], r.get("status")) for r in records]
+    assert records[0]["truly_defective"] is False, f"records {seen}\n{run.stdout[-4000:]}"
     assert sum(r["truly_defective"] for r in records) in (2, 3, 4)
     assert len({r["stamp_ns"] for r in records}) == 6
 
