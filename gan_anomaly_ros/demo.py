@@ -119,13 +119,20 @@ def pipeline_listens(recorder) -> bool:
 WRITER_GAUGES = {"preprocess:": "model_input_subscribers", "scorer:": "anomaly_score_subscribers"}
 
 
+# Counters shown at the end, per node: where a frame went missing, if one did.
+SHOWN_COUNTERS = ("received", "processed", "dropped") + tuple(
+    f"sync_in.{name}" for name in ("color", "depth", "camera_info"))
+
+
 class WriterMatches:
-    """The latest writer-side gauges of preprocess and scorer, from /diagnostics."""
+    """The latest writer-side gauges of preprocess and scorer, and their frame counters, from
+    /diagnostics."""
 
     def __init__(self, node):
         from diagnostic_msgs.msg import DiagnosticArray
 
         self.counts = {}
+        self.counters = {}   # "preprocess" / "scorer" -> {counter: value}
         node.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, 10)
 
     def on_diagnostics(self, message) -> None:
@@ -135,6 +142,12 @@ class WriterMatches:
                     values = {kv.key: kv.value for kv in status.values}
                     if key in values:
                         self.counts[key] = int(values[key])
+                    self.counters[prefix.rstrip(":")] = {
+                        name: values[name] for name in SHOWN_COUNTERS if name in values}
+
+    def counters_text(self) -> str:
+        return "; ".join(f"{node} " + ", ".join(f"{k} {v}" for k, v in values.items())
+                         for node, values in sorted(self.counters.items()))
 
     def all_matched(self) -> bool:
         return all(self.counts.get(key, 0) > 0 for key in WRITER_GAUGES.values())
@@ -184,6 +197,7 @@ def run_demo(model: Path, frames: int = 20, output_dir: Path = Path("demo_output
     print("summary: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                   for k, v in summary.items()))
     print(f"threshold rule: {threshold_rule(model)}")
+    print(f"pipeline counters (last diagnostics): {matches.counters_text() or 'none received'}")
     return code
 
 
