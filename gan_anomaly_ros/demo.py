@@ -166,7 +166,11 @@ def run_demo(model: Path, frames: int = 20, output_dir: Path = Path("demo_output
     processing, camera = split_camera(inspection_graph(
         camera="replay", model=str(model), device=device,
         replay={"source": "synthetic", "rate": 2.0, "synthetic_count": frames,
-                "synthetic_defect_ratio": 0.5, "wait_for_subscribers": 1}))
+                "synthetic_defect_ratio": 0.5, "wait_for_subscribers": 1},
+        # Every frame is scored once: the first few can reach the scorer in one burst (DDS
+        # holds them back until preprocess's writer and the scorer's reader have matched both
+        # ways), which a one-slot mailbox would thin out (frame 0 lost about once in ten runs).
+        scorer_queue=frames))
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "scores.jsonl").unlink(missing_ok=True)
     print(f"starting preprocess and scorer, then the replay camera; images go to {output_dir}/")

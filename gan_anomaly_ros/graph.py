@@ -141,10 +141,14 @@ def preprocess_node(model: str, camera: CameraSettings = DEFAULT_CAMERA,
 
 
 def scorer_node(model: str, device: str, threshold: Optional[float] = None,
-                runtime: str = "eager", exported_model: str = "") -> NodeSpec:
+                runtime: str = "eager", exported_model: str = "",
+                input_queue: Optional[int] = None) -> NodeSpec:
     """``threshold``: override the checkpoint's calibrated threshold (None: keep it).
-    ``runtime`` torchscript / onnxruntime score with ``exported_model`` (gan-anomaly export)."""
+    ``runtime`` torchscript / onnxruntime score with ``exported_model`` (gan-anomaly export).
+    ``input_queue``: inputs the scorer keeps while busy (None: the node's default, 1)."""
     parameters = {"model": model, "device": device}
+    if input_queue is not None:
+        parameters["input_queue"] = int(input_queue)
     if threshold is not None:
         parameters["threshold"] = float(threshold)
     if runtime != "eager" or exported_model:
@@ -192,7 +196,8 @@ def inspection_graph(camera: str = "replay", model: str = "", device: str = "aut
                      threshold: Optional[float] = None,
                      realsense: CameraSettings = DEFAULT_CAMERA, secure: bool = False,
                      composed: bool = False, runtime: str = "eager", exported_model: str = "",
-                     camera_queue: Optional[int] = None) -> Graph:
+                     camera_queue: Optional[int] = None,
+                     scorer_queue: Optional[int] = None) -> Graph:
     """The whole pipeline: camera (RealSense or replay) -> preprocess -> scorer. The replay
     camera publishes on the default RealSense topics; ``realsense`` names another camera.
     ``composed``: preprocess and scorer in one process (composed_inspection_node)."""
@@ -204,7 +209,7 @@ def inspection_graph(camera: str = "replay", model: str = "", device: str = "aut
     model = str(model or default_model_path())
     topics = realsense if camera == "realsense" else DEFAULT_CAMERA
     nodes = [preprocess_node(model, topics, camera_queue),
-             scorer_node(model, device, threshold, runtime, exported_model)]
+             scorer_node(model, device, threshold, runtime, exported_model, scorer_queue)]
     if composed:
         nodes = [composed_inspection_node(*nodes)]
     includes = []

@@ -37,3 +37,21 @@ def test_slow_consumer_never_builds_a_backlog():
     assert taken[-1] == 199                  # the last frame is always scored
     assert len(taken) + box.dropped == 200   # every frame is either scored or counted
     assert box.dropped > 100
+
+
+def test_a_larger_mailbox_keeps_a_burst_in_order_and_drops_the_oldest_beyond():
+    box = LatestMailbox(capacity=3)
+    assert [box.put(i) for i in range(3)] == [False, False, False]   # a burst of three: kept
+    assert [box.take(timeout=0.1) for _ in range(3)] == [0, 1, 2]
+    assert box.dropped == 0
+    assert [box.put(i) for i in range(5)] == [False, False, False, True, True]
+    assert [box.take(timeout=0.1) for _ in range(3)] == [2, 3, 4]
+    assert box.dropped == 2
+    box.close()
+    assert box.take() is None
+    try:
+        LatestMailbox(capacity=0)
+    except ValueError as exc:
+        assert "capacity" in str(exc)
+    else:
+        raise AssertionError("capacity 0 was accepted")

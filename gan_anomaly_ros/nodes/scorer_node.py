@@ -7,7 +7,8 @@ so no part that was not inspected is ever reported good. Also rgb8 heatmap and o
 (anomaly_cloud) and rviz markers (anomaly_markers: the part box coloured by verdict, the
 anomalous region). Inference runs in a worker thread fed by a one-slot
 mailbox: when the model is slower than the camera, old inputs are dropped (and counted) rather
-than queued, so a verdict is never about a part that left the cell long ago.
+than queued, so a verdict is never about a part that left the cell long ago. ``input_queue``
+> 1 keeps that many instead (replays, evaluations: every input of a burst is scored).
 """
 
 from __future__ import annotations
@@ -108,7 +109,12 @@ class ScorerNode(Node):
         self.pub_overlay = self.create_publisher(Image, "anomaly_overlay", RELIABLE_OUT)
         self.pub_cloud = self.create_publisher(PointCloud2, "anomaly_cloud", RELIABLE_OUT)
         self.pub_markers = self.create_publisher(MarkerArray, "anomaly_markers", RELIABLE_OUT)
-        self.mailbox = LatestMailbox()
+        input_queue = int(declare_read_only(
+            self, "input_queue", 1, "inputs kept while the model is busy: 1 only the newest "
+            "(a live line); more: every input of a burst, oldest first (replays, evaluation)"))
+        if input_queue < 1:
+            raise StartupError(f"input_queue must be >= 1, got {input_queue}")
+        self.mailbox = LatestMailbox(input_queue)
         if subscribe:
             self.create_subscription(ModelInput, "model_input", self.on_input, SCORER_IN)
         self.context.on_shutdown(self.mailbox.close)

@@ -1,33 +1,46 @@
-"""A one-slot mailbox: a slow consumer always gets the newest item and never a backlog."""
+"""The scorer's mailbox: a slow consumer gets the newest items and never an unbounded backlog.
+
+With ``capacity`` 1 (the default) only the newest item waits: a live line wants the verdict of
+the part in front of the camera now. A larger capacity keeps that many, oldest first, so a
+short burst (DDS delivers a few held-back samples at once, e.g. while a reader is still being
+matched at start) is scored in full: for replays and evaluations, where every frame counts.
+"""
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from collections import deque
+from typing import Any
 
 
 class LatestMailbox:
-    def __init__(self):
-        self._item: Optional[Any] = None
+    def __init__(self, capacity: int = 1):
+        if int(capacity) < 1:
+            raise ValueError(f"mailbox capacity must be >= 1, got {capacity}")
+        self._items = deque()
+        self._capacity = int(capacity)
         self._condition = threading.Condition()
         self._closed = False
         self.dropped = 0
 
-    def put(self, item) -> bool:
-        """Store item; returns True when an unprocessed older item was dropped for it."""
+    def put(self, item: Any) -> bool:
+        """Store item; returns True when the oldest waiting item was dropped for it."""
         with self._condition:
-            replaced = self._item is not None
-            self.dropped += int(replaced)
-            self._item = item
+            self._items.append(item)
+            replaced = len(self._items) > self._capacity
+            if replaced:
+                self._items.popleft()
+                self.dropped += 1
             self._condition.notify()
             return replaced
 
-    def take(self, timeout: Optional[float] = None):
-        """Wait for an item; None when closed or on timeout."""
+    def take(self, timeout=None):
+        """Wait for an item (the oldest kept); None when closed or on timeout."""
         with self._condition:
-            self._condition.wait_for(lambda: self._item is not None or self._closed, timeout)
-            item, self._item = self._item, None
-            return item
+            self._condition.wait_for(lambda: self._items or self._closed, timeout)
+            if self._closed or not self._items:
+                return None
+            return self._items.popleft()
 
     def close(self):
         with self._condition:
