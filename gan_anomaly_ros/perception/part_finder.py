@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from .geometry import CameraIntrinsics, pixel_rays
-from .plane import fit_plane_ransac, plane_basis, plane_through
+from .plane import fit_plane_ransac, plane_basis, plane_inliers, plane_through
 
 Box = Tuple[int, int, int, int]   # x, y, width, height in image pixels
 
@@ -265,7 +265,7 @@ def _confirm_plane(sample: np.ndarray, hint: PlaneHint, config: PartFinderConfig
     """(plane, support) when the hinted plane still holds in this frame, else None."""
     if len(sample) < 3:
         return None
-    inliers = np.abs(sample @ hint.plane[:3] + hint.plane[3]) < config.plane_distance_m
+    inliers = plane_inliers(sample, hint.plane, config.plane_distance_m)
     support = float(inliers.mean())
     if support < max(config.min_plane_fraction, HINT_SUPPORT * hint.support) or \
             inliers.sum() < 3:
@@ -274,7 +274,7 @@ def _confirm_plane(sample: np.ndarray, hint: PlaneHint, config: PartFinderConfig
         plane = plane_through(sample[inliers])
     except np.linalg.LinAlgError:
         return None
-    return plane, float((np.abs(sample @ plane[:3] + plane[3]) < config.plane_distance_m).mean())
+    return plane, float(plane_inliers(sample, plane, config.plane_distance_m).mean())
 
 
 def _touches_border(box: Box, intrinsics: CameraIntrinsics) -> bool:

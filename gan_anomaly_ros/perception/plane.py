@@ -51,8 +51,12 @@ def fit_plane_ransac(points: np.ndarray, distance_m: float, iterations: int = 10
     inliers = distances[:, best] < distance_m
     plane = plane_through(points[inliers])
     # Re-select inliers against the refined plane: the refit moves it by up to distance_m.
-    inliers = np.abs(points @ plane[:3] + plane[3]) < distance_m
-    return plane, inliers
+    return plane, plane_inliers(points, plane, distance_m)
+
+
+def plane_inliers(points: np.ndarray, plane: np.ndarray, distance_m: float) -> np.ndarray:
+    """N bools: which points lie within ``distance_m`` of the plane."""
+    return np.abs(points @ plane[:3] + plane[3]) < distance_m
 
 
 def plane_basis(plane: np.ndarray) -> np.ndarray:
