@@ -61,6 +61,7 @@ class RunningGraph:
         self.echo = echo
         self.output: Dict[str, List[str]] = {spec.name: [] for spec in self.specs}
         self.processes: List[subprocess.Popen] = []
+        env = {**(os.environ if env is None else env), **graph.environment}
         for spec, command in zip(self.specs, commands):
             process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True, bufsize=1,

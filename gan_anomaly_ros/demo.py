@@ -103,7 +103,8 @@ def split_camera(graph: Graph) -> Tuple[Graph, Graph]:
     that no frame is scored twice or lost while the scorer loads its model."""
     camera = [node for node in graph.nodes if node.name == "replay_camera"]
     rest = [node for node in graph.nodes if node.name != "replay_camera"]
-    return Graph(nodes=rest, includes=graph.includes), Graph(nodes=camera, includes=[])
+    return (Graph(nodes=rest, includes=graph.includes, environment=graph.environment),
+            Graph(nodes=camera, includes=[], environment=graph.environment))
 
 
 def pipeline_listens(recorder) -> bool:

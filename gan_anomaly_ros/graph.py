@@ -72,6 +72,41 @@ class LaunchInclude:
 class Graph:
     nodes: List[NodeSpec]
     includes: List[LaunchInclude]
+    # Environment variables for every process of the graph, the included camera driver too.
+    environment: Dict[str, str] = field(default_factory=dict)
+
+
+FASTDDS_PROFILE = "fastdds_large_data.xml"
+# Fast DDS 3 (Kilted and later) reads the first; 2.x (Humble, Jazzy) the second, which 3
+# still honours with a deprecation warning.
+FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+FASTDDS_2_DISTROS = ("humble", "iron", "jazzy")
+
+
+def config_file(name: str) -> Optional[Path]:
+    """config/<name> of this package: the source tree's, else the one colcon installed
+    (share/gan_anomaly_ros/config in an AMENT_PREFIX_PATH prefix)."""
+    candidates = [Path(__file__).resolve().parents[1] / "config" / name]
+    candidates += [Path(prefix) / "share" / PACKAGE / "config" / name for prefix in
+                   filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep))]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def dds_environment(environ=None) -> Dict[str, str]:
+    """What the graph's processes need from DDS: with Fast DDS (the default RMW), our profile
+    config/fastdds_large_data.xml, whose shared-memory segment holds camera images (the
+    default 512 KB does not hold one 640x480 frame: frames were lost). Nothing when another
+    RMW is chosen or a Fast DDS profile is set already."""
+    environ = os.environ if environ is None else environ
+    rmw = environ.get("RMW_IMPLEMENTATION") or "rmw_fastrtps_cpp"
+    if not rmw.startswith("rmw_fastrtps") or any(environ.get(v)
+                                                 for v in FASTDDS_PROFILE_VARIABLES):
+        return {}
+    profile = config_file(FASTDDS_PROFILE)
+    if profile is None:
+        return {}
+    legacy = environ.get("ROS_DISTRO", "") in FASTDDS_2_DISTROS
+    return {FASTDDS_PROFILE_VARIABLES[1 if legacy else 0]: str(profile)}
 
 
 @dataclass(frozen=True)
@@ -219,7 +254,7 @@ def inspection_graph(camera: str = "replay", model: str = "", device: str = "aut
         includes.append(realsense_include(realsense))
     if secure:
         nodes = [with_enclave(node) for node in nodes]
-    return Graph(nodes=nodes, includes=includes)
+    return Graph(nodes=nodes, includes=includes, environment=dds_environment())
 
 
 ENCLAVE_ROOT = "/gan_anomaly"

@@ -7,7 +7,8 @@ same part (without centroids, every verdict counts for one part until NO_PART). 
 accepted only after ``accept_after`` consecutive INSPECTED good verdicts,
 rejected after ``reject_after`` consecutive anomalous ones (hysteresis: a single contrary frame
 restarts the count), and RETRY is returned after ``retry_after`` consecutive frames that were
-not inspected (INVALID_INPUT). NO_PART ends the part: the cell is empty. Nothing but a run of
+not inspected (INVALID_INPUT). NO_PART ends the part: the cell is empty. A SKIPPED frame (the
+pipeline was busy and took a newer one) changes nothing: it says nothing about the part. Nothing but a run of
 inspected good verdicts ever accepts.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 # AnomalyScore's status values (msg/AnomalyScore.msg).
-INSPECTED, NO_PART, INVALID_INPUT = 1, 2, 3
+INSPECTED, NO_PART, INVALID_INPUT, SKIPPED = 1, 2, 3, 4
 
 
 class Decision(enum.IntEnum):
@@ -86,6 +87,8 @@ class PartSorter:
     def update(self, verdict: Verdict) -> Optional[Outcome]:
         if verdict.status == NO_PART:
             self.reset()
+            return None
+        if verdict.status == SKIPPED:        # not looked at: no evidence either way
             return None
         if verdict.status != INSPECTED:      # INVALID_INPUT, or anything unknown
             self._good = self._bad = 0       # what was seen no longer counts in a row

@@ -11,7 +11,8 @@ The nodes come from gan_anomaly_ros.graph, which `gan-anomaly bringup` uses too.
 import os
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import (DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction,
+                            SetEnvironmentVariable)
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -100,7 +101,9 @@ def _graph_actions(context):
                              composed=value["composed"] == "true",
                              runtime=value["runtime"], exported_model=value["exported_model"],
                              camera_queue=int(value["camera_queue"]))
-    actions = [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]
+    # First, so that the camera driver and every node start with it (graph.dds_environment).
+    actions = [SetEnvironmentVariable(name, value) for name, value in graph.environment.items()]
+    actions += [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]
     if value["rviz"] == "true":
         actions.append(_rviz())
     if value["record"] == "true":

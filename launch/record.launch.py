@@ -9,12 +9,12 @@ Without our recorder: `ros2 bag record -s mcap <the three camera topics>` (no la
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from gan_anomaly_ros.graph import (CAMERAS, realsense_include,
-                                   recorder_node, replay_camera_node)
+from gan_anomaly_ros.graph import (CAMERAS, dds_environment, realsense_include, recorder_node,
+                                   replay_camera_node)
 
 ARGUMENTS = [
     ("camera", "realsense", "camera source: realsense or replay", CAMERAS),
@@ -36,8 +36,10 @@ def _actions(context):
     recorder = recorder_node(output_dir=value["output_dir"], label=value["label"],
                              only_with_part=value["only_with_part"] == "true",
                              split_duration_s=float(value["split_duration_s"]))
+    # The camera's images through shared memory, as in the inspection graph.
+    environment = [SetEnvironmentVariable(name, text) for name, text in dds_environment().items()]
     if value["camera"] == "replay":
-        return [_node(replay_camera_node()), _node(recorder)]
+        return environment + [_node(replay_camera_node()), _node(recorder)]
     # The camera include is the inspection graph's own (one definition of the camera).
     import importlib.util
     import os
@@ -45,7 +47,7 @@ def _actions(context):
         "inspect_launch", os.path.join(os.path.dirname(__file__), "inspect.launch.py"))
     inspect_launch = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(inspect_launch)
-    return [inspect_launch._include(realsense_include()), _node(recorder)]
+    return environment + [inspect_launch._include(realsense_include()), _node(recorder)]
 
 
 def generate_launch_description():

@@ -301,10 +301,21 @@ def test_a_90_hz_flood_for_a_minute_keeps_memory_flat_and_counts_drops(small_che
     counts = f"camera {camera}, preprocess {preprocess}, scorer {scorer}, memory {memory}"
     # Frames faster than the scorer can take them (at least 20 Hz on a loaded 2-core CPU).
     assert camera["processed"] > 60 * 20, counts
-    assert preprocess["sync_in.color"] <= camera["processed"], counts
-    assert scorer["received"] <= preprocess["processed"], counts
-    # The scorer could not keep up: it dropped (and counted) what it had no time for.
+    # Each node's last report is its own snapshot, up to a report period (1 s) apart: allow
+    # two periods of frames between stages.
+    lag = 2 * 90
+    assert preprocess["sync_in.color"] <= camera["processed"] + lag, counts
+    assert scorer["received"] <= preprocess["processed"] + lag, counts
+    # The scorer could not keep up: it dropped (and counted) what it had no time for...
     assert scorer["dropped"] > 0, counts
-    assert scorer["processed"] + scorer["dropped"] + scorer.get("not_inspected", 0) <= \
-        scorer["received"] + 1, counts
+    # ... and still answered every input it received: scored, or not inspected (SKIPPED for
+    # the dropped ones; up to two may be waiting or in the model at the last report).
+    answered = scorer["processed"] + scorer.get("not_inspected", 0)
+    assert scorer["received"] - 2 <= answered <= scorer["received"], counts
     assert len(listener.scores) > 100, counts
+    from gan_anomaly_ros.msg import AnomalyScore
+
+    skipped = [s for s in listener.scores if s.status == AnomalyScore.SKIPPED]
+    assert skipped, counts
+    assert all(s.is_anomaly and math.isnan(s.score) and "busy" in s.status_detail
+               for s in skipped)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gan_anomaly_ros.graph import (ANOMALY_CLOUD_TOPIC, COLOR_TOPIC, HEATMAP_TOPIC,
@@ -95,3 +96,54 @@ def test_only_the_scorer_may_publish_verdicts():
     publishers = [path for path, (_, allowed) in policy_profiles().items()
                   if "/anomaly_score" in allowed["publish"]]
     assert publishers == ["/gan_anomaly/scorer"]
+
+
+def test_with_fast_dds_every_process_gets_the_large_data_profile():
+    from xml.etree import ElementTree
+
+    from gan_anomaly_ros.graph import FASTDDS_PROFILE_VARIABLES, dds_environment
+
+    new, old = FASTDDS_PROFILE_VARIABLES
+    environment = dds_environment({})            # no RMW chosen: Fast DDS, the default
+    profile = Path(environment[new])
+    assert profile.is_file() and list(environment) == [new]
+    assert inspection_graph(camera="replay").environment == dds_environment()
+    # Humble and Jazzy ship Fast DDS 2, which reads the older variable.
+    assert list(dds_environment({"ROS_DISTRO": "jazzy"})) == [old]
+    # Another RMW, or a profile of the user's own: nothing is changed.
+    assert dds_environment({"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}) == {}
+    assert dds_environment({new: "/etc/my_profile.xml"}) == {}
+    assert dds_environment({old: "/etc/my_profile.xml"}) == {}
+    # The segment holds a few 848x480 frame sets (rgb8 + 16UC1: 2 MB), not 512 KB.
+    namespace = {"dds": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
+    root = ElementTree.parse(profile).getroot()
+    sizes = [int(e.text) for e in root.iterfind(".//dds:segment_size", namespace)]
+    assert sizes and min(sizes) >= 3 * 848 * 480 * 5
+
+
+@pytest.mark.requires_ros
+def test_the_profile_gives_fast_dds_its_large_segment(ros_env):
+    """In a real process: the participant's shared-memory segment is 8 MB with our profile,
+    Fast DDS' 512 KB without (the size that lost camera frames)."""
+    import json
+    import os
+    import sys
+
+    from gan_anomaly_ros.graph import FASTDDS_PROFILE_VARIABLES, dds_environment
+    from process_helpers import start_process, wait_process
+
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no /dev/shm: Fast DDS has no shared-memory transport here")
+    if not (ros_env.get("RMW_IMPLEMENTATION") or "rmw_fastrtps").startswith("rmw_fastrtps"):
+        pytest.skip("the RMW is not Fast DDS")
+    check = Path(__file__).parent / "dds_peers" / "shm_segment_check.py"
+    plain = {k: v for k, v in ros_env.items() if k not in FASTDDS_PROFILE_VARIABLES}
+
+    def segment_sizes(env):
+        process = start_process([sys.executable, str(check)], env=env)
+        output = wait_process(process, timeout=60)
+        assert process.returncode == 0, output
+        return json.loads(output.strip().splitlines()[-1])
+
+    assert max(segment_sizes(plain)) < 1 << 20
+    assert max(segment_sizes({**plain, **dds_environment(plain)})) >= 8 << 20

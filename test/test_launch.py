@@ -16,9 +16,10 @@ pytest.importorskip("launch.actions", reason="the ROS 2 `launch` package is not 
 pytest.importorskip("launch_ros", reason="the ROS 2 `launch_ros` package is not installed")
 
 from launch import LaunchContext  # noqa: E402
-from launch.actions import DeclareLaunchArgument, OpaqueFunction  # noqa: E402
+from launch.actions import (DeclareLaunchArgument, OpaqueFunction,  # noqa: E402
+                            SetEnvironmentVariable)
 
-from gan_anomaly_ros.graph import inspection_graph  # noqa: E402
+from gan_anomaly_ros.graph import dds_environment, inspection_graph  # noqa: E402
 from process_helpers import start_process, stop_process, wait_process  # noqa: E402
 from ros_peer import Peer  # noqa: E402
 
@@ -44,13 +45,28 @@ def expand(arguments):
     return {e.name for e in declared}, opaque.execute(context)
 
 
+def started(actions):
+    """The actions that start something (not the environment settings before them)."""
+    return [a for a in actions if not isinstance(a, SetEnvironmentVariable)]
+
+
+def environment(actions):
+    context = LaunchContext()
+    perform = lambda subs: "".join(sub.perform(context) for sub in subs)  # noqa: E731
+    return {perform(a.name): perform(a.value) for a in actions
+            if isinstance(a, SetEnvironmentVariable)}
+
+
 def test_launch_arguments_and_replay_nodes_match_the_graph():
     names, actions = expand({"camera": "replay", "model": "/m.safetensors", "device": "cpu"})
     assert {"camera", "model", "device"} <= names
     graph = inspection_graph(camera="replay", model="/m.safetensors", device="cpu",
                              replay={"source": "synthetic", "rate": 5.0})
-    assert [a.node_executable for a in actions] == [n.executable for n in graph.nodes]
-    assert all(a.node_package == "gan_anomaly_ros" for a in actions)
+    assert [a.node_executable for a in started(actions)] == [n.executable for n in graph.nodes]
+    assert all(a.node_package == "gan_anomaly_ros" for a in started(actions))
+    # The DDS settings (config/fastdds_large_data.xml) come first, for every process.
+    assert environment(actions) == graph.environment == dds_environment()
+    assert started(actions[:len(graph.environment)]) == []
 
 
 def test_realsense_camera_includes_rs_launch_with_aligned_depth():
@@ -61,6 +77,7 @@ def test_realsense_camera_includes_rs_launch_with_aligned_depth():
     except PackageNotFoundError:
         pytest.skip("realsense2_camera is not installed")
     _, actions = expand({"camera": "realsense"})
+    actions = started(actions)
     include = actions[0]
     context = LaunchContext()
     perform = lambda subs: "".join(sub.perform(context) for sub in subs)  # noqa: E731
@@ -109,7 +126,7 @@ def test_rviz_and_record_arguments_add_their_nodes():
                          "record": "true"})
     assert [a.node_executable for a in actions[-2:]] == ["rviz2", "recorder_node"]
     _, actions = expand({"camera": "replay", "model": "/m.safetensors"})
-    assert "rviz2" not in [a.node_executable for a in actions]
+    assert "rviz2" not in [a.node_executable for a in started(actions)]
 
 
 @pytest.mark.requires_ros
@@ -138,4 +155,6 @@ def test_record_launch_records_the_camera_with_a_label():
                 entity.name, default)
     opaque = next(e for e in description.entities if isinstance(e, OpaqueFunction))
     actions = opaque.execute(context)
-    assert [a.node_executable for a in actions] == ["replay_camera_node", "recorder_node"]
+    assert [a.node_executable for a in started(actions)] == ["replay_camera_node",
+                                                             "recorder_node"]
+    assert environment(actions) == dds_environment()

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from gan_anomaly_ros.sorting import (INSPECTED, INVALID_INPUT, NO_PART, Decision, PartSorter,
-                                     SortingConfig, Verdict)
+from gan_anomaly_ros.sorting import (INSPECTED, INVALID_INPUT, NO_PART, SKIPPED, Decision,
+                                     PartSorter, SortingConfig, Verdict)
 
 HERE, THERE = (0.0, 0.0, 0.5), (0.1, 0.0, 0.5)
 
@@ -43,6 +43,15 @@ def test_frames_not_inspected_never_accept_and_end_in_retry():
     # Even an is_anomaly false on a frame that was not inspected does not count as good.
     assert run([Verdict(INVALID_INPUT, False)] * 3 + [Verdict(99, False)] * 3,
                retry_after=10) == [None] * 6
+
+
+def test_skipped_frames_are_no_evidence_either_way():
+    skipped = Verdict(SKIPPED, True)
+    # Between good frames a skipped one neither breaks the run nor counts in it...
+    assert run([good(), skipped, good(), skipped, good()])[-1] == Decision.ACCEPT
+    assert Decision.ACCEPT not in run([good(), good(), skipped, skipped])
+    # ... never accepts on its own, and is not a failed inspection (no RETRY).
+    assert run([Verdict(SKIPPED, False)] * 8) == [None] * 8
 
 
 def test_no_part_or_another_part_starts_again():

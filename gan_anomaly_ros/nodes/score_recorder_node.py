@@ -39,7 +39,7 @@ class ScoreRecord:
 
 
 STATUS_NAMES = {AnomalyScore.INSPECTED: "INSPECTED", AnomalyScore.NO_PART: "NO_PART",
-                AnomalyScore.INVALID_INPUT: "INVALID_INPUT"}
+                AnomalyScore.INVALID_INPUT: "INVALID_INPUT", AnomalyScore.SKIPPED: "SKIPPED"}
 
 
 def stamp_key(header) -> int:

@@ -136,8 +136,11 @@ class ScorerNode(Node):
 
     def on_input(self, message: ModelInput):
         self.health.count("received")
-        if self.mailbox.put(message):
+        dropped = self.mailbox.put(message)
+        if dropped is not None:
             self.health.count("dropped")
+            self.pass_on(dropped, Status.SKIPPED, "skipped: the scorer was busy and took a "
+                         "newer input")
 
     def work(self):
         while True:

@@ -35,6 +35,7 @@ class Status(enum.IntEnum):
     INSPECTED = 1
     NO_PART = 2
     INVALID_INPUT = 3
+    SKIPPED = 4          # set by the nodes, not by perception: a frame dropped while busy
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, Optional
 
 
 class LatestMailbox:
@@ -23,16 +23,16 @@ class LatestMailbox:
         self._closed = False
         self.dropped = 0
 
-    def put(self, item: Any) -> bool:
-        """Store item; returns True when the oldest waiting item was dropped for it."""
+    def put(self, item: Any) -> Optional[Any]:
+        """Store item; returns the oldest waiting item when it was dropped for it (its
+        sender owes it an answer: a SKIPPED verdict), else None."""
         with self._condition:
             self._items.append(item)
-            replaced = len(self._items) > self._capacity
-            if replaced:
-                self._items.popleft()
+            dropped = self._items.popleft() if len(self._items) > self._capacity else None
+            if dropped is not None:
                 self.dropped += 1
             self._condition.notify()
-            return replaced
+            return dropped
 
     def take(self, timeout=None):
         """Wait for an item (the oldest kept); None when closed or on timeout."""
