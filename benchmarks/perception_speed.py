@@ -10,6 +10,8 @@ generator's ground truth (the part's centre at half height).
 Each frame is also timed as the live preprocess node sees it, as the next frame of one
 camera's stream: the previous frame's plane is offered as a hint (part_finder.PlaneHint) and
 only checked, instead of a new RANSAC. Both are timed on the same frame, one after the other.
+The stream is timed a second time with the node's FrameScratch (full-frame arrays reused from
+frame to frame instead of allocated), the two in alternating order from frame to frame.
 
     python benchmarks/perception_speed.py [--frames 60] [--open3d-frames 3]
 """
@@ -31,16 +33,16 @@ sys.path.insert(0, str(ROOT))
 from gan_anomaly_ros.data.synthetic import render_scene  # noqa: E402
 from gan_anomaly_ros.perception.frame_input import prepare_frame  # noqa: E402
 from gan_anomaly_ros.perception.geometry import depth_to_points  # noqa: E402
-from gan_anomaly_ros.perception.part_finder import PlaneHint  # noqa: E402
+from gan_anomaly_ros.perception.part_finder import FrameScratch, PlaneHint  # noqa: E402
 from gan_anomaly_ros.perception.preprocessing import PreprocessConfig  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "perception.json"
 
 
-def our_step(frame, config, plane_hint=None):
+def our_step(frame, config, plane_hint=None, scratch=None):
     """Everything the preprocess node does with a frame before publishing."""
     prepared = prepare_frame(frame.color, frame.depth_m, frame.intrinsics, config,
-                             plane_hint=plane_hint)
+                             plane_hint=plane_hint, scratch=scratch)
     voxels = None
     if prepared.inspected:
         from gan_anomaly_ros.perception.part_voxels import part_voxel_grid
@@ -84,11 +86,17 @@ def main() -> int:
     our_step(frames[0], config)                       # warm caches (rays, imports)
     ours, errors_mm, statuses = [], [], {}
     streamed, stream_errors_mm, hint = [], [], None
-    for frame in frames:
+    scratched, scratch = [], FrameScratch.for_shape(None, frames[0].depth_m.shape)
+    for index, frame in enumerate(frames):
         (prepared, _), ms = timed(our_step, frame, config)
         ours.append(ms)
+        if index % 2:
+            _, scratch_ms = timed(our_step, frame, config, hint, scratch)
         (in_stream, _), stream_ms = timed(our_step, frame, config, hint)
+        if not index % 2:
+            _, scratch_ms = timed(our_step, frame, config, hint, scratch)
         streamed.append(stream_ms)
+        scratched.append(scratch_ms)
         hint = PlaneHint.from_observation(in_stream.part) or hint
         statuses[prepared.status.name] = statuses.get(prepared.status.name, 0) + 1
         truth = np.array(frame.info["part_center_camera_m"])
@@ -110,6 +118,8 @@ def main() -> int:
         "ours_ms_median": float(np.median(ours)), "ours_ms_p95": float(np.percentile(ours, 95)),
         "stream_ms_median": float(np.median(streamed)),
         "stream_ms_p95": float(np.percentile(streamed, 95)),
+        "stream_scratch_ms_median": float(np.median(scratched)),
+        "stream_scratch_ms_p95": float(np.percentile(scratched, 95)),
         "stream_centroid_error_mm_median": float(np.median(stream_errors_mm)),
         "stream_inspected": len(stream_errors_mm),
         "open3d_frames": len(theirs), "open3d_ms_median": float(np.median(theirs)) if theirs else None,
@@ -127,6 +137,9 @@ def main() -> int:
           f"{result['ours_ms_median'] / result['stream_ms_median']:.2f}x; centroid error median "
           f"{result['stream_centroid_error_mm_median']:.2f} mm, {len(stream_errors_mm)} "
           "frames inspected")
+    print(f"  the same stream reusing its full-frame arrays (FrameScratch): median "
+          f"{result['stream_scratch_ms_median']:.1f} ms, p95 {result['stream_scratch_ms_p95']:.1f}"
+          f" ms -> {result['stream_ms_median'] / result['stream_scratch_ms_median']:.2f}x")
     if theirs:
         print(f"  open3d on the full cloud ({len(theirs)} frames): median "
               f"{result['open3d_ms_median']:.0f} ms  -> ours is "

@@ -11,8 +11,8 @@ from gan_anomaly_ros.perception.frame_input import part_crop_box, prepare_frame
 from gan_anomaly_ros.perception.geometry import (CameraIntrinsics, D435_COLOR_640X480,
                                                  depth_to_points, pixel_rays,
                                                  quaternion_to_rotation, rotation_to_quaternion)
-from gan_anomaly_ros.perception.part_finder import (PartFinderConfig, PlaneHint, Status,
-                                                   find_part)
+from gan_anomaly_ros.perception.part_finder import (FrameScratch, PartFinderConfig, PlaneHint,
+                                                   Status, find_part)
 from gan_anomaly_ros.perception.plane import fit_plane_ransac
 from gan_anomaly_ros.perception.preprocessing import PreprocessConfig, PreprocessError, preprocess_frame
 
@@ -109,6 +109,28 @@ def test_the_previous_frames_plane_is_kept_while_it_holds():
     assert recovered.status is Status.INSPECTED, recovered.detail
     np.testing.assert_allclose(recovered.plane, fresh.plane, atol=1e-9)
     assert PlaneHint.from_observation(None) is None
+
+
+def test_a_reused_scratch_finds_what_fresh_arrays_find():
+    """The stream's FrameScratch (no full-frame allocations per frame) changes no result, and
+    nothing an observation holds is overwritten by the next frame."""
+    frames = [render_scene(seed, intrinsics=SMALL, placement="random").depth_m
+              for seed in (3, 4)]
+    frames.insert(1, np.full_like(frames[0], np.nan))        # a frame without measurements
+    scratch = FrameScratch.for_shape(None, frames[0].shape)
+    kept = []
+    for depth in frames:
+        assert FrameScratch.for_shape(scratch, depth.shape) is scratch
+        reused = find_part(depth, SMALL, scratch=scratch)
+        fresh = find_part(depth, SMALL)
+        assert reused.status is fresh.status and reused.footprint == fresh.footprint
+        for name in ("plane", "mask", "centroid", "rotation", "size", "points"):
+            a, b = getattr(reused, name), getattr(fresh, name)
+            assert (a is None and b is None) or np.array_equal(a, b), name
+        kept.append((reused, None if reused.points is None else reused.points.copy()))
+    first, points = kept[0]
+    assert first.inspected and np.array_equal(first.points, points)
+    assert FrameScratch.for_shape(scratch, (10, 12)).shape == (10, 12)   # another camera size
 
 
 def test_an_empty_table_is_no_part(scene):

@@ -20,7 +20,7 @@ from gan_anomaly_ros.msg import ModelInput
 
 from ..checkpoint import CheckpointError, read_preprocessing
 from ..perception.frame_input import FrameInput, prepare_frame
-from ..perception.part_finder import PartFinderConfig, PlaneHint, Status
+from ..perception.part_finder import FrameScratch, PartFinderConfig, PlaneHint, Status
 from ..ros.camera_info import intrinsics_from_camera_info
 from ..ros.part_messages import part_cloud, part_fields, voxel_grid_message
 from ..ros.diagnostics import NodeHealth
@@ -105,6 +105,8 @@ class PreprocessNode(Node):
         self.finder = self.part_finder_config()
         # The supporting plane of the last frame: checked on the next instead of a new RANSAC.
         self.plane_hint = None  # Optional[PlaneHint]
+        # Full-frame arrays perception works in, reused from frame to frame.
+        self.scratch = None  # Optional[FrameScratch]
         # A part crop cannot work without finding the part; otherwise it is a choice (off for
         # scenes without a supporting plane, e.g. a camera filling its view with one surface).
         self.find_part = bool(declare_read_only(
@@ -240,9 +242,11 @@ class PreprocessNode(Node):
             raise ValueError("camera_info has no calibration (K is zero): cannot find the "
                              "part; set find_part:=false for a fixed-crop model")
         # The raw crop: the scorer normalises it (its exported graph, or training's numpy code).
+        if depth_m is not None:
+            self.scratch = FrameScratch.for_shape(self.scratch, depth_m.shape)
         frame = prepare_frame(rgb, depth_m, intrinsics, self.config, self.finder,
                               find_part_in_frame=self.find_part, normalized=False,
-                              plane_hint=self.plane_hint)
+                              plane_hint=self.plane_hint, scratch=self.scratch)
         self.plane_hint = PlaneHint.from_observation(frame.part) or self.plane_hint
         return frame, rgb
 

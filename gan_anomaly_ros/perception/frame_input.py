@@ -16,8 +16,8 @@ from typing import Optional
 import numpy as np
 
 from .geometry import CameraIntrinsics
-from .part_finder import (Box, PartFinderConfig, PartObservation, PlaneHint, Status, find_part,
-                          valid_depth)
+from .part_finder import (Box, FrameScratch, PartFinderConfig, PartObservation, PlaneHint,
+                          Status, find_part, valid_depth)
 from .part_voxels import part_voxel_grid
 from .preprocessing import (PreprocessConfig, PreprocessError, crop_box_for, preprocess_frame,
                             resize_crop)
@@ -56,7 +56,8 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
                   intrinsics: Optional[CameraIntrinsics], config: PreprocessConfig,
                   finder: PartFinderConfig = PartFinderConfig(),
                   find_part_in_frame: bool = True, normalized: bool = True,
-                  plane_hint: Optional[PlaneHint] = None) -> FrameInput:
+                  plane_hint: Optional[PlaneHint] = None,
+                  scratch: Optional[FrameScratch] = None) -> FrameInput:
     """Find the part (when there is depth to find it in) and cut the model input.
 
     ``normalized`` False: ``model_input`` is the raw crop (resize_crop: colour 0..255, depth
@@ -64,7 +65,8 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
     keeps the default, the normalised input. Voxel grids are the same either way.
 
     ``plane_hint``: the previous frame's plane (PlaneHint.from_observation(previous.part)),
-    for a stream of frames from one camera (part_finder.find_part).
+    for a stream of frames from one camera (part_finder.find_part); ``scratch``: the
+    stream's FrameScratch, so that finding the part allocates no full-frame arrays.
 
     Raises nothing for bad frames: a frame that cannot be used comes back INVALID_INPUT with
     the reason, one without a part NO_PART.
@@ -77,7 +79,7 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
             if depth_m is None or intrinsics is None:
                 return FrameInput(Status.INVALID_INPUT, "finding the part needs depth and the "
                                   "camera intrinsics, the frame has none")
-            part = find_part(depth_m, intrinsics, finder, plane_hint)
+            part = find_part(depth_m, intrinsics, finder, plane_hint, scratch)
             if not part.inspected:
                 return FrameInput(part.status, part.detail, part=part)
         height, width = rgb.shape[:2]

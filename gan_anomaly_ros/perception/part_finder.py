@@ -98,22 +98,47 @@ class PartObservation:
         return self.status is Status.INSPECTED
 
 
-def valid_depth(depth_m: np.ndarray, config: PartFinderConfig) -> np.ndarray:
+def valid_depth(depth_m: np.ndarray, config: PartFinderConfig, out: Optional[np.ndarray] = None,
+                spare: Optional[np.ndarray] = None) -> np.ndarray:
     """Pixels whose depth is a measurement: finite and within the sensor's range (0, NaN,
-    infinity and negative values are the drivers' ways of saying "no data")."""
+    infinity and negative values are the drivers' ways of saying "no data"). ``out`` and
+    ``spare``: boolean arrays of the image's shape to work in (FrameScratch)."""
     with np.errstate(invalid="ignore"):
-        return np.isfinite(depth_m) & (depth_m >= config.min_depth_m) & \
-            (depth_m <= config.max_depth_m)
+        out = np.isfinite(depth_m, out=out)
+        spare = np.greater_equal(depth_m, config.min_depth_m, out=spare)
+        out &= spare
+        out &= np.less_equal(depth_m, config.max_depth_m, out=spare)
+    return out
 
 
 def in_workspace(valid: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray,
-                 config: PartFinderConfig) -> np.ndarray:
+                 config: PartFinderConfig, spare: Optional[np.ndarray] = None) -> np.ndarray:
     for values, lo, hi in zip((x, y, z), config.workspace_min, config.workspace_max):
         if np.isfinite(lo):
-            valid &= values >= lo
+            valid &= np.greater_equal(values, lo, out=spare)
         if np.isfinite(hi):
-            valid &= values <= hi
+            valid &= np.less_equal(values, hi, out=spare)
     return valid
+
+
+class FrameScratch:
+    """The full-frame arrays find_part works in, kept from frame to frame of one camera's
+    stream instead of allocated anew for every frame (the preprocess node holds one):
+    depth with invalid pixels zeroed, x, y, the heights above the plane, and three masks.
+    Nothing find_part returns is a view of them."""
+
+    def __init__(self, shape: Tuple[int, int]):
+        self.shape = tuple(int(n) for n in shape)
+        self.z, self.x, self.y, self.heights = (np.empty(self.shape, np.float32)
+                                                for _ in range(4))
+        self.valid, self.above, self.spare = (np.empty(self.shape, bool) for _ in range(3))
+
+    @classmethod
+    def for_shape(cls, scratch: Optional["FrameScratch"], shape) -> "FrameScratch":
+        """``scratch`` when it fits images of this shape, else a new one."""
+        if scratch is not None and scratch.shape == tuple(shape):
+            return scratch
+        return cls(shape)
 
 
 def largest_region(mask: np.ndarray) -> Tuple[np.ndarray, int]:
@@ -182,23 +207,30 @@ class PlaneHint:
 
 def find_part(depth_m: np.ndarray, intrinsics: CameraIntrinsics,
               config: PartFinderConfig = PartFinderConfig(),
-              plane_hint: Optional[PlaneHint] = None) -> PartObservation:
+              plane_hint: Optional[PlaneHint] = None,
+              scratch: Optional[FrameScratch] = None) -> PartObservation:
     """Find the part in a depth image (metres, H x W, any invalid marker) seen with these
     intrinsics. Never raises on bad depth values: they end in INVALID_INPUT with a reason.
 
     ``plane_hint``: the previous frame's plane. It is kept (refined by least squares on its
     inliers) when at least HINT_SUPPORT of the support it had still lies on it; otherwise the
-    plane is found afresh, as without a hint."""
+    plane is found afresh, as without a hint.
+
+    ``scratch``: a FrameScratch to work in (FrameScratch.for_shape keeps one per stream);
+    without it find_part allocates its own."""
     depth = np.asarray(depth_m)
     if depth.shape != intrinsics.shape:
         return PartObservation(Status.INVALID_INPUT, f"depth is {depth.shape[::-1]} pixels, "
                                f"camera_info {intrinsics.width}x{intrinsics.height}")
-    z = depth.astype(np.float32, copy=False)
+    s = FrameScratch.for_shape(scratch, depth.shape)
+    z, x, y, spare = s.z, s.x, s.y, s.spare
     ray_u, ray_v = pixel_rays(intrinsics)
-    valid = valid_depth(z, config)
-    z = np.where(valid, z, np.float32(0))             # no NaN/inf past this point
-    x, y = z * ray_u[None, :], z * ray_v[:, None]
-    valid = in_workspace(valid, x, y, z, config)
+    valid = valid_depth(depth, config, out=s.valid, spare=spare)
+    z.fill(0)                                          # float32 metres, no NaN/inf from here
+    np.copyto(z, depth, casting="unsafe", where=valid)
+    np.multiply(z, ray_u[None, :], out=x)
+    np.multiply(z, ray_v[:, None], out=y)
+    valid = in_workspace(valid, x, y, z, config, spare)
     valid_share = float(valid.mean())
     if valid_share < config.min_frame_valid_fraction:
         return PartObservation(Status.INVALID_INPUT, f"only {100 * valid_share:.1f} % of the "
@@ -211,8 +243,10 @@ def find_part(depth_m: np.ndarray, intrinsics: CameraIntrinsics,
         return PartObservation(Status.INVALID_INPUT, "no supporting plane: fewer than "
                                f"{100 * config.min_plane_fraction:.0f} % of the valid points lie "
                                "on one plane")
-    heights = (plane[0] * ray_u[None, :] + plane[1] * ray_v[:, None] + plane[2]) * z + plane[3]
-    above = valid & (heights > config.min_height_m) & (heights < config.max_height_m)
+    heights = plane_heights(plane, ray_u, ray_v, z, out=s.heights)
+    above = np.greater(heights, config.min_height_m, out=s.above)
+    above &= np.less(heights, config.max_height_m, out=spare)
+    above &= valid
     mask, area = largest_region(above)
     if area < config.min_part_area * z.size:
         return PartObservation(Status.NO_PART, "nothing above the plane in the workspace",
@@ -221,7 +255,10 @@ def find_part(depth_m: np.ndarray, intrinsics: CameraIntrinsics,
     if config.reject_border_parts and _touches_border(box, intrinsics):
         return PartObservation(Status.INVALID_INPUT, "the part is cut by the image border",
                                plane=plane, mask=mask, footprint=box)
-    valid_fraction = footprint_valid_fraction(mask, valid_depth(depth, config), box)
+    bx, by, bw, bh = box   # valid depth of the raw frame, counted on the footprint only
+    valid_fraction = footprint_valid_fraction(
+        mask[by:by + bh, bx:bx + bw], valid_depth(depth[by:by + bh, bx:bx + bw], config),
+        (0, 0, bw, bh))
     if valid_fraction < config.min_valid_fraction:
         return PartObservation(Status.INVALID_INPUT, f"only {100 * valid_fraction:.0f} % of the "
                                "part has valid depth", plane=plane, mask=mask, footprint=box,
@@ -232,6 +269,17 @@ def find_part(depth_m: np.ndarray, intrinsics: CameraIntrinsics,
     return PartObservation(Status.INSPECTED, plane=plane, plane_support=support, mask=mask,
                            footprint=box, centroid=centre, rotation=rotation, size=size,
                            valid_fraction=valid_fraction, points=points, pixels=(rows, cols))
+
+
+def plane_heights(plane, ray_u: np.ndarray, ray_v: np.ndarray, z: np.ndarray,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Height of every pixel's point above the plane: a x + b y + c z + d with x = z ray_u,
+    y = z ray_v, i.e. (a ray_u + b ray_v + c) z + d, without x and y."""
+    out = np.add((plane[1] * ray_v)[:, None], (plane[0] * ray_u)[None, :], out=out)
+    out += np.float32(plane[2])
+    out *= z
+    out += np.float32(plane[3])
+    return out
 
 
 def _plane_sample(x, y, z, valid, config: PartFinderConfig) -> np.ndarray:
