@@ -8,8 +8,8 @@ accepted only after ``accept_after`` consecutive INSPECTED good verdicts,
 rejected after ``reject_after`` consecutive anomalous ones (hysteresis: a single contrary frame
 restarts the count), and RETRY is returned after ``retry_after`` consecutive frames that were
 not inspected (INVALID_INPUT). NO_PART ends the part: the cell is empty. A SKIPPED frame (the
-pipeline was busy and took a newer one) changes nothing: it says nothing about the part. Nothing but a run of
-inspected good verdicts ever accepts.
+pipeline was busy and took a newer one) changes nothing: it says nothing about the part.
+Nothing but a run of inspected good verdicts ever accepts.
 """
 
 from __future__ import annotations

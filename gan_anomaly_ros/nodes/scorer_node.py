@@ -6,8 +6,9 @@ so no part that was not inspected is ever reported good. Also rgb8 heatmap and o
 (the only colour encodings rviz shows), the part cloud with a per-point ``anomaly`` field
 (anomaly_cloud) and rviz markers (anomaly_markers: the part box coloured by verdict, the
 anomalous region). Inference runs in a worker thread fed by a one-slot
-mailbox: when the model is slower than the camera, old inputs are dropped (and counted) rather
-than queued, so a verdict is never about a part that left the cell long ago. ``input_queue``
+mailbox: when the model is slower than the camera, old inputs are dropped (counted, and
+answered with a SKIPPED verdict) rather than queued, so a verdict is never about a part that
+left the cell long ago, and no input goes unanswered. ``input_queue``
 > 1 keeps that many instead (replays, evaluations: every input of a burst is scored).
 """
 
