@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .graph import Graph, NodeSpec, ros_arguments
+from .graph import Graph, NodeSpec, ament_prefixes, ros_arguments
 
 
 class BringupError(RuntimeError):
@@ -30,8 +30,8 @@ def _default_sigint():
 
 def find_ament_executable(package: str, executable: str) -> Optional[Path]:
     """lib/<package>/<executable> in an ament prefix, as `ros2 run` finds it."""
-    for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
-        candidate = Path(prefix) / "lib" / package / executable
+    for prefix in ament_prefixes():
+        candidate = prefix / "lib" / package / executable
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None

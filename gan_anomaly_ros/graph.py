@@ -83,12 +83,17 @@ FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_
 FASTDDS_2_DISTROS = ("humble", "iron", "jazzy")
 
 
+def ament_prefixes() -> List[Path]:
+    """The install prefixes of AMENT_PREFIX_PATH, in order (as `ros2 run` searches them)."""
+    return [Path(prefix) for prefix in
+            filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep))]
+
+
 def config_file(name: str) -> Optional[Path]:
     """config/<name> of this package: the source tree's, else the one colcon installed
     (share/gan_anomaly_ros/config in an AMENT_PREFIX_PATH prefix)."""
     candidates = [Path(__file__).resolve().parents[1] / "config" / name]
-    candidates += [Path(prefix) / "share" / PACKAGE / "config" / name for prefix in
-                   filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep))]
+    candidates += [prefix / "share" / PACKAGE / "config" / name for prefix in ament_prefixes()]
     return next((path for path in candidates if path.is_file()), None)
 
 
