@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from nn_floor import floor_rows  # noqa: E402
 
 from gan_anomaly_ros.checkpoint import load_checkpoint  # noqa: E402
+from gan_anomaly_ros.cli import parse_hparam  # noqa: E402
 from gan_anomaly_ros.data.synthetic import write_dataset  # noqa: E402
 from gan_anomaly_ros.evaluation import evaluate_folder  # noqa: E402
 from gan_anomaly_ros.models import MODELS  # noqa: E402
@@ -85,7 +86,8 @@ def run_model(model: str, dataset: str, args, previous: dict = None) -> dict:
         recalibrate_checkpoint(checkpoint, data, score=score, device=args.device, progress=False)
     else:
         config = TrainConfig(model=model, epochs=args.epochs, seed=args.seed, device=args.device,
-                             score=score, augment=args.augment, patch_size=args.patch_size)
+                             score=score, augment=args.augment, patch_size=args.patch_size,
+                             hparams=dict(args.hparam or []))
         started = time.perf_counter()
         train_from_folder(data, checkpoint, preprocessing_for(dataset, args), config)
         train_seconds = time.perf_counter() - started
@@ -93,6 +95,7 @@ def run_model(model: str, dataset: str, args, previous: dict = None) -> dict:
                               out_dir=Path(args.out) / f"{model}_{dataset}")
     return {"model": model, "dataset": dataset, "epochs": args.epochs, "size": args.size,
             "normalize": args.normalize, "augment": args.augment, "patch_size": args.patch_size,
+            "hparams": dict(args.hparam or []),
             "score": metrics["score"], "image_auroc": metrics["image_auroc"],
             "pixel_auroc": metrics.get("pixel_auroc"), "f1": metrics["f1"],
             "accuracy": metrics["accuracy"], "threshold_rule": metrics["threshold_rule"],
@@ -182,6 +185,9 @@ def main(argv=None) -> int:
     # Settings whose effect the README reports (run into another --out to compare).
     parser.add_argument("--normalize", default="standardize", choices=["standardize", "none"])
     parser.add_argument("--augment", default="", help="e.g. brightness=0.1,shift=0.05,rotate=5")
+    parser.add_argument("--hparam", type=parse_hparam, action="append", metavar="KEY=VALUE",
+                        help="a model hyper-parameter other than its default (repeatable; "
+                             "for measuring a setting, not for the benchmark table)")
     parser.add_argument("--patch-size", type=int, default=None,
                         help="patch mode: train on patches of this size, --size the image")
     parser.add_argument("--eval-only", action="store_true",

@@ -26,7 +26,7 @@ def _parse_augment(text: str):
         raise argparse.ArgumentTypeError(str(exc))
 
 
-def _parse_hparam(text: str):
+def parse_hparam(text: str):
     key, _, value = text.partition("=")
     if not key or not _:
         raise argparse.ArgumentTypeError(f"--hparam takes key=value, got {text!r}")
@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--holdout", type=float, default=0.1,
                        help="fraction of train/good kept out to calibrate the threshold")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    train.add_argument("--hparam", type=_parse_hparam, action="append",
+    train.add_argument("--hparam", type=parse_hparam, action="append",
                        help="model hyper-parameter key=value (repeatable)")
     train.add_argument("--log-dir", help="TensorBoard log folder (losses, threshold per epoch)")
     train.add_argument("--resume", action="store_true",

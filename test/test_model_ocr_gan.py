@@ -61,6 +61,19 @@ def test_training_updates_both_branches_and_reduces_reconstruction_loss():
         assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
 
 
+def test_wgan_gp_option_trains_a_batchnorm_free_critic_with_a_penalty():
+    torch.manual_seed(0)
+    model = OcrGan(3, 32, gan_loss="wgan-gp", **SMALL)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.discriminator.modules())
+    optimizers = model.configure_optimizers()
+    model.train()
+    logs = [model.training_step(ramps(16, 3), optimizers) for _ in range(3)]
+    assert "gradient_penalty" in logs[0] and all(v == v for v in logs[-1].values())
+    assert OcrGan(3, 32, **model.hparams).hparams["gan_loss"] == "wgan-gp"
+    with pytest.raises(ValueError, match="gan_loss"):
+        OcrGan(3, 32, gan_loss="hinge", **SMALL)
+
+
 def test_score_is_the_authors_and_map_is_the_residual():
     torch.manual_seed(0)
     model = OcrGan(1, 32, score_lambda=1.0, map_sigma=0.0, **SMALL).eval()
