@@ -4,6 +4,7 @@
     python benchmarks/model_zoo.py --models ganomaly --datasets magnetic_tile
     python benchmarks/model_zoo.py --eval-only           # rescore earlier checkpoints (e.g. after
                                                          # a default score changed)
+    python benchmarks/model_zoo.py --models ""           # the nearest-neighbour floors only
 
 Datasets: the two shared industrial sets (../shared/datasets) and synthetic RGB-D scenes (4
 channels, written by the project's generator into <out>/data on first use). Every model runs
@@ -110,9 +111,12 @@ def run_floors(dataset: str, args) -> dict:
     config = resolve_preprocessing(data, preprocessing_for(dataset, args))
     rows = {}
     for name, metrics in floor_rows(data, config, seed=args.seed).items():
+        # Image floor at 32 px; pixel floor (8 px patches) at the models' size.
         rows[name] = {"model": name, "dataset": dataset, "epochs": 0, "size": 32,
+                      "pixel_size": config.size,
                       "score": "nearest neighbour", "train_seconds": 0.0, "ms_per_image": None,
-                      "image_auroc": metrics["image_auroc"], "pixel_auroc": None,
+                      "image_auroc": metrics["image_auroc"],
+                      "pixel_auroc": metrics["pixel_auroc"],
                       "f1": metrics["f1"], "accuracy": metrics["accuracy"]}
     return rows
 
@@ -156,7 +160,8 @@ def write_table(results: dict, out: Path, args) -> str:
             f"{args.epochs} epochs, every model with its defaults (the same on every dataset). F1 and "
             "accuracy at the checkpoint's default threshold (median + 3 * 1.4826 * MAD of "
             "held-out normal scores); ms/image: evaluation with batch 32. Floors: nearest "
-            "neighbour on 32 px pixels, raw and standardised (nn_floor.py).\n\n"
+            "neighbour on 32 px pixels, raw and standardised; their pixel AUROC: nearest "
+            "8 px patch of any training image at the models' size (nn_floor.py).\n\n"
             f"Last run on: {machine}\n")
     (out / "results.md").write_text(text)
     return text
@@ -209,7 +214,7 @@ def main(argv=None) -> int:
         if not args.no_floors:
             for name, row in run_floors(dataset, args).items():
                 save(f"{name}/{dataset}", row)
-        for model in args.models.split(","):
+        for model in filter(None, args.models.split(",")):  # --models "": the floors only
             print(f"=== {model} on {dataset}", flush=True)
             save(f"{model}/{dataset}", run_model(model, dataset, args,
                                                  results.get(f"{model}/{dataset}")))
