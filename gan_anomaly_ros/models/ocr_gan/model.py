@@ -46,7 +46,8 @@ class OcrGan(AnomalyModel):
         super().__init__(channels, size, base_width=int(base_width), w_adv=float(w_adv),
                          w_con=float(w_con), w_lat=float(w_lat), lr=float(lr),
                          beta1=float(beta1), noise_std=float(noise_std), gan_loss=gan_loss,
-                         gp_weight=float(gp_weight), score_lambda=float(score_lambda), map_sigma=map_sigma)
+                         gp_weight=float(gp_weight), score_lambda=float(score_lambda),
+                         map_sigma=map_sigma)
         self.generator = TwoBranchGenerator(size, channels, int(base_width))
         # WGAN-GP's per-sample gradient penalty is invalid with BatchNorm in the critic.
         norm = "layer" if gan_loss == "wgan-gp" else "batch"
