@@ -24,6 +24,13 @@ the representation carries, whatever model is trained on it.
   eroded by 3 cells away from the rim, bolt holes and bore; the score is the largest smoothed
   |height - top-face height| on it. Rotation- and position-free, it shows whether a 1.5-4 mm
   dent or bump survives the sensor noise.
+- Relative-height patches: the same orthographic height maps, less the top face's level (so a
+  part's height and tilt drop out), cut into patches compared with the patches of the normal
+  training parts at any position (a patch memory, no yaw). Two memories: patches lying wholly
+  on the top face (6 cells, stride 2; within 6 mm of its level), whose largest distance finds
+  dents and bumps; and patches anywhere on the part (12 cells, stride 4), which find a rim
+  broken off. Each score is put in units of its spread on held-out normal parts (10 % of the
+  training parts, kept out of the memories) and the larger counts, as combined scores do.
 
 Prints image AUROC overall and per defect type for each.
 """
@@ -54,6 +61,7 @@ from gan_anomaly_ros.perception.part_finder import find_part  # noqa: E402
 from gan_anomaly_ros.perception.part_voxels import part_grid_extent  # noqa: E402
 from gan_anomaly_ros.perception.preprocessing import PreprocessConfig  # noqa: E402
 from gan_anomaly_ros.perception.voxels import voxel_grid  # noqa: E402
+from gan_anomaly_ros.training import split_holdout  # noqa: E402
 from gan_anomaly_ros.training.run import resolve_preprocessing  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -224,6 +232,68 @@ def top_face_residual(height_mm: np.ndarray, erode: int = 3, sigma: float = 1.0)
     return float(np.abs(residual / np.maximum(weight, 1e-3))[core].max())
 
 
+TOP_FACE_BAND_MM = 6.0
+
+
+def relative_heights(part, rgb) -> np.ndarray:
+    """64 x 64 orthographic height map (mm, box frame) less its top face's level."""
+    height_mm = 1000 * orthographic_view(part, rgb, part.rotation)[3]
+    return (height_mm - np.percentile(height_mm[height_mm > 5.0], 90)).astype(np.float32)
+
+
+def height_patch_distances(bank: np.ndarray, queries: np.ndarray, patch: int, stride: int,
+                           face_only: bool, most: int = 150000) -> np.ndarray:
+    """Per query map: the largest distance of its patches to the nearest bank patch (any
+    position). ``face_only``: only patches wholly within the top-face band, on both sides."""
+    def patches(maps):
+        return torch.nn.functional.unfold(torch.from_numpy(maps)[:, None], patch,
+                                          stride=stride).transpose(1, 2)
+
+    def on_face(found):
+        return (found.abs() < TOP_FACE_BAND_MM).all(dim=2)
+
+    stored = patches(bank)
+    stored = stored[on_face(stored)] if face_only else stored.flatten(0, 1)
+    if len(stored) > most:
+        generator = torch.Generator().manual_seed(0)
+        stored = stored[torch.randperm(len(stored), generator=generator)[:most]]
+    stored_sq = (stored * stored).sum(dim=1)
+    found = patches(queries)
+    nearest = torch.cat([torch.addmm(stored_sq, block, stored.t(), alpha=-2.0).amin(dim=1)
+                         + (block * block).sum(dim=1)
+                         for block in found.flatten(0, 1).split(4096)])
+    nearest = nearest.clamp_min(0).sqrt().view(found.shape[:2])
+    if face_only:
+        nearest = torch.where(on_face(found), nearest, torch.zeros_like(nearest))
+    return nearest.amax(dim=1).numpy()
+
+
+def in_held_out_sigmas(scores: np.ndarray, held: np.ndarray) -> np.ndarray:
+    centre = np.median(held)
+    return (scores - centre) / max(1.4826 * np.median(np.abs(held - centre)), 1e-9)
+
+
+def height_patch_floors(data: Path, poses: dict, labels, names) -> dict:
+    train = [(relative_heights(part, rgb), label)
+             for part, rgb, _, label in found_parts(data, "train", poses)]
+    normal = np.stack([h for h, label in train if label == "good"])
+    bank_idx, hold_idx = split_holdout(len(normal), 0.1, 0)
+    bank, held = normal[bank_idx], normal[hold_idx]
+    test = np.stack([relative_heights(part, rgb)
+                     for part, rgb, _, _ in found_parts(data, "test", poses)])
+    rows, z = {}, []
+    for name, patch, stride, face_only in (("top-face patches (6 cells)", 6, 2, True),
+                                           ("whole-part patches (12 cells)", 12, 4, False)):
+        scores = height_patch_distances(bank, test, patch, stride, face_only)
+        rows[f"voxel/relative heights, {name}"] = report(
+            f"relative heights, {name}", scores, labels, names)
+        z.append(in_held_out_sigmas(scores, height_patch_distances(bank, held, patch, stride,
+                                                                   face_only)))
+    rows["voxel/relative heights, both (larger held-out z)"] = report(
+        "relative heights, both (larger z)", np.maximum(*z), labels, names)
+    return rows
+
+
 def voxel_floors(root: Path) -> dict:
     data = ensure_dataset(root / "data", GEOMETRY_DATA)
     poses = json.loads((data / "ground_truth" / "poses.json").read_text())
@@ -244,6 +314,7 @@ def voxel_floors(root: Path) -> dict:
     rows["voxel/flat-face residual (no training)"] = report(
         "flat-face residual, orthographic heights", np.array([top_face_residual(h)
                                                               for h in heights]), labels, names)
+    rows.update(height_patch_floors(data, poses, labels, names))
     return rows
 
 
