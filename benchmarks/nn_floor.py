@@ -53,16 +53,21 @@ def patches(images: np.ndarray) -> torch.Tensor:
     return windows.transpose(1, 2)
 
 
+def nearest_row_distances(queries: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
+    """Q x D, M x D -> Q: each query row's Euclidean distance to its nearest stored row, in
+    blocks of queries (|q|^2 + |s|^2 - 2 q.s, one matrix product per block)."""
+    stored_sq = (stored * stored).sum(dim=1)
+    nearest = torch.cat([torch.addmm(stored_sq, block, stored.t(), alpha=-2.0).amin(dim=1)
+                         + (block * block).sum(dim=1)
+                         for block in queries.split(QUERY_BLOCK)])
+    return nearest.clamp_min(0).sqrt()
+
+
 def patch_distance_maps(queries: np.ndarray, bank: np.ndarray) -> np.ndarray:
     """N x S x S maps: each patch's distance to the nearest bank patch at any position,
     upsampled to the input and smoothed as the models' maps are."""
-    stored = patches(bank).flatten(0, 1)
-    stored_sq = (stored * stored).sum(dim=1)
-    found = patches(queries)
-    flat = found.flatten(0, 1)
-    nearest = torch.cat([torch.addmm(stored_sq, block, stored.t(), alpha=-2.0).amin(dim=1)
-                         + (block * block).sum(dim=1)
-                         for block in flat.split(QUERY_BLOCK)]).clamp_min(0).sqrt()
+    nearest = nearest_row_distances(patches(queries).flatten(0, 1),
+                                    patches(bank).flatten(0, 1))
     size = queries.shape[-1]
     side = (size - PATCH) // PATCH_STRIDE + 1
     grid = nearest.view(len(queries), 1, side, side)

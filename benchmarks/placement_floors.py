@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from geometry_defects import DATA as GEOMETRY_DATA, ensure_dataset  # noqa: E402
-from nn_floor import nearest_distances  # noqa: E402
+from nn_floor import nearest_distances, nearest_row_distances  # noqa: E402
 from part_crop_placement import DATA as PLACEMENT_DATA  # noqa: E402
 
 from gan_anomaly_ros.data.folders import (dataset_intrinsics, list_split, prepare_split,  # noqa: E402,E501
@@ -257,12 +257,8 @@ def height_patch_distances(bank: np.ndarray, queries: np.ndarray, patch: int, st
     if len(stored) > most:
         generator = torch.Generator().manual_seed(0)
         stored = stored[torch.randperm(len(stored), generator=generator)[:most]]
-    stored_sq = (stored * stored).sum(dim=1)
     found = patches(queries)
-    nearest = torch.cat([torch.addmm(stored_sq, block, stored.t(), alpha=-2.0).amin(dim=1)
-                         + (block * block).sum(dim=1)
-                         for block in found.flatten(0, 1).split(4096)])
-    nearest = nearest.clamp_min(0).sqrt().view(found.shape[:2])
+    nearest = nearest_row_distances(found.flatten(0, 1), stored).view(found.shape[:2])
     if face_only:
         nearest = torch.where(on_face(found), nearest, torch.zeros_like(nearest))
     return nearest.amax(dim=1).numpy()

@@ -8,8 +8,8 @@ its box frame (64 x 64 cells, mm) less its top face's level, so the part's heigh
 plane's tilt drop out, then mapped to [-1, 1] over +-``--range-mm`` (clipped: the table and
 deep holes saturate, the top face keeps its millimetres). On benchmarks/geometry_defects.py's
 set (geometry-only dents, bumps and missing chunks; parts anywhere at any yaw, depth
-artefacts), a model of the zoo trains on the normal training parts (10 % held out, as
-training does) with its defaults, and the test parts are scored with its default score and
+artefacts), a model of the zoo trains on the normal training parts with its defaults
+(``train_on_inputs``, the trainer `gan-anomaly train` runs, 10 % held out), and the test parts are scored with its default score and
 with the other memory scores listed, printing image AUROC overall and per defect type.
 
 This is a measurement on arrays, not yet a preprocessing mode of the package: nodes and
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +33,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from placement_floors import (GEOMETRY_DATA, RESULTS, ensure_dataset, found_parts,  # noqa: E402
                               relative_heights, report)
 
-from gan_anomaly_ros.models import MODELS, create_model  # noqa: E402
-from gan_anomaly_ros.progress import track  # noqa: E402
-from gan_anomaly_ros.training import split_holdout  # noqa: E402
+from gan_anomaly_ros.models import MODELS  # noqa: E402
+from gan_anomaly_ros.perception.preprocessing import PreprocessConfig  # noqa: E402
+from gan_anomaly_ros.training import TrainConfig, split_holdout  # noqa: E402
+from gan_anomaly_ros.training.run import train_on_inputs  # noqa: E402
 
 OTHER_SCORES = ("memory:network=encoder,layer=-3,reduce=max",
                 "memory:network=critic,layer=-3,reduce=max")
@@ -49,19 +49,6 @@ def relative_height_inputs(data: Path, split: str, poses: dict, range_mm: float)
         maps.append(np.clip(relative_heights(part, rgb) / range_mm, -1.0, 1.0))
         names.append(label)
     return torch.from_numpy(np.stack(maps)[:, None].astype(np.float32)), np.array(names)
-
-
-def train(model, inputs: torch.Tensor, epochs: int, seed: int) -> float:
-    generator = torch.Generator().manual_seed(seed)
-    optimizers = model.configure_optimizers()
-    started = time.perf_counter()
-    for epoch in track(range(epochs), total=epochs, desc="training", unit="epoch"):
-        model.on_epoch_start(epoch, epochs)
-        model.train()
-        for index in torch.randperm(len(inputs), generator=generator).split(32):
-            model.training_step(inputs[index], optimizers)
-    model.eval()
-    return time.perf_counter() - started
 
 
 def main(argv=None) -> int:
@@ -79,9 +66,13 @@ def main(argv=None) -> int:
     train_inputs, train_names = relative_height_inputs(data, "train", poses, args.range_mm)
     test_inputs, names = relative_height_inputs(data, "test", poses, args.range_mm)
     normal = train_inputs[torch.from_numpy(train_names == "good")]
-    bank_idx, hold_idx = split_holdout(len(normal), 0.1, args.seed)
-    model = create_model(args.model, 1, test_inputs.shape[-1])
-    seconds = train(model, normal[bank_idx], args.epochs, args.seed)
+    # One channel at 64 px: what the trainer needs to know of the (array) inputs.
+    shape = PreprocessConfig(mode="gray", size=test_inputs.shape[-1])
+    config = TrainConfig(model=args.model, epochs=args.epochs, seed=args.seed)
+    model, _, info = train_on_inputs(normal.numpy(), shape, config)
+    model.eval()
+    seconds = info["train_seconds"]
+    bank_idx, hold_idx = split_holdout(len(normal), config.holdout, config.seed)  # as it did
     labels = (names != "good").astype(int)
     print(f"{args.model}, relative heights +-{args.range_mm:g} mm, {args.epochs} epochs, "
           f"{len(bank_idx)} training parts, {seconds:.0f} s; test {len(names)} parts:")
