@@ -558,12 +558,17 @@ def test_a_camera_gap_and_a_scorer_restart_do_not_stop_the_line(small_checkpoint
     scorer = start_node(scorer_node(checkpoint, "cpu"), ros_env)
 
     def verdicts_flow(seconds=20):
+        """Send frames until three more parts were inspected. A busy (or just restarted, still
+        warming up) scorer may answer some frames SKIPPED, which is its contract; any other
+        status would mean the frames were judged wrongly."""
         count, deadline = len(scores), time.monotonic() + seconds
-        while len(scores) < count + 3:
+        while sum(s.status == AnomalyScore.INSPECTED for s in scores[count:]) < 3:
             assert time.monotonic() < deadline, "verdicts did not resume"
             assert preprocess.poll() is None, "the preprocess node died"
             send_frame(peer, pubs, scene.color, "rgb8", scene.depth_mm, "16UC1", intrinsics)
             time.sleep(0.25)
+        statuses = {s.status for s in scores[count:]}
+        assert statuses <= {AnomalyScore.INSPECTED, AnomalyScore.SKIPPED}, statuses
 
     try:
         wait_for_output(scorer, "threshold", timeout=90)
@@ -584,7 +589,6 @@ def test_a_camera_gap_and_a_scorer_restart_do_not_stop_the_line(small_checkpoint
         scorer = start_node(scorer_node(checkpoint, "cpu"), ros_env)
         wait_for_output(scorer, "threshold", timeout=90)
         verdicts_flow(60)
-        assert all(s.status == AnomalyScore.INSPECTED for s in scores[-3:])
     finally:
         stop_process(preprocess)
         stop_process(scorer)
