@@ -18,14 +18,17 @@ On that one dataset every variant is trained with `gan-anomaly train` and evalua
                  model's defaults (score: largest smoothed voxel residual);
 - f_anogan_rgb:  the default 2D model on colour only, part-centred crop (--mode rgb --crop
                  part): it cannot see these defects, its AUROC should be near chance (0.5);
-- f_anogan_rgbd: the default 2D model on colour + relative depth, part-centred crop.
+- f_anogan_rgbd: the default 2D model on colour + relative depth, part-centred crop;
+- f_anogan_height: the default 2D model on the part's relative-height map (--mode height,
+                 perception/part_heights.py): geometry only, in the part's own frame.
 
 Further voxel settings (run them with --variants; each becomes a row of the "settings tried"
 table): voxel_gan_occupancy (occupancy grid instead of TSDF), voxel_gan_native / _top10 /
 _mean (the same checkpoint rescored with the latent distance or another reduction of the
 residual map, via `gan-anomaly calibrate --score`), voxel_gan_latent32 / _latent200 /
 _width32 (hyper-parameters). Floors without learning (as benchmarks/nn_floor.py):
-nn_floor_voxel (the TSDF grids) and nn_floor_rgbd (32 px RGB-D part crops), the distance
+nn_floor_voxel (the TSDF grids), nn_floor_rgbd (32 px RGB-D part crops) and
+nn_floor_height (32 px relative-height maps), the distance
 to the nearest normal training input: what the representation alone separates. Rows are
 keyed by variant and epochs, so runs with another --voxel-epochs add rows instead of
 replacing them.
@@ -33,7 +36,8 @@ replacing them.
 Printed and written to <out>/geometry_defects.{json,md}: image AUROC overall and per defect
 type, training wall time (reading + preprocessing + training) and the training loop alone,
 evaluation ms per frame (model scoring, what eval reports) and frames left out (NO_PART /
-INVALID_INPUT) in the training and test splits. Target: voxel_gan image AUROC >= 0.90.
+INVALID_INPUT) in the training and test splits. Target: voxel_gan image AUROC >= 0.90; the
+3D path's verdict line reports the best model on a geometry input (voxels or heights).
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ VARIANTS = {
                      "input": "RGB, part crop"},
     "f_anogan_rgbd": {"args": ["--model", "f_anogan", "--mode", "rgbd", "--crop", "part"],
                       "input": "RGB-D, part crop"},
+    "f_anogan_height": {"args": ["--model", "f_anogan", "--mode", "height"],
+                        "input": "relative heights"},
     "voxel_gan_occupancy": {"args": VOXEL + ["--voxel-kind", "occupancy"],
                             "input": "voxel occupancy", "voxel": True},
     "voxel_gan_native": {"rescore": "voxel_gan", "score": "native", "input": "voxel TSDF",
@@ -91,10 +97,11 @@ FLOORS = {
                        "input": "voxel TSDF", "voxel": True},
     "nn_floor_rgbd": {"config": {"mode": "rgbd", "normalize": "standardize",
                                  "depth_range_m": None}, "input": "RGB-D, part crop"},
+    "nn_floor_height": {"config": {"mode": "height"}, "input": "relative heights"},
 }
 FLOOR_SIZE_2D = 32
 VARIANTS.update(FLOORS)
-DEFAULT_VARIANTS = "voxel_gan,f_anogan_rgb,f_anogan_rgbd"
+DEFAULT_VARIANTS = "voxel_gan,f_anogan_rgb,f_anogan_rgbd,f_anogan_height"
 
 
 def log(message: str) -> None:
@@ -178,6 +185,7 @@ def evaluate(row: dict, checkpoint: Path, data: Path, out: Path, key: str, args)
                per_type={k: v.get("image_auroc") for k, v in metrics["per_type"].items()
                          if k != "good"},
                f1=metrics["f1"], accuracy=metrics["accuracy"],
+               pixel_auroc=metrics.get("pixel_auroc"),
                ms_per_frame=round(metrics["ms_per_image"], 2), eval_seconds=round(seconds, 1),
                n_test=metrics["n_images"],
                train_left_out=(n_train_frames - used) if used else None,
@@ -239,7 +247,8 @@ def table(rows: list, types: list, extra: tuple = (), first: str = "variant") ->
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         score = (r.get("score") or "-").split("(")[0]  # combined(...) specs are long
-        cells = ([r["variant"]] + [str(r.get(k, "-")) for _, k in extra]
+        variant = r["variant"] + (f" (seed {r['seed']})" if r.get("seed") else "")
+        cells = ([variant] + [str(r.get(k, "-")) for _, k in extra]
                  + [r["input"], score, str(r["epochs"]), fmt(r.get("image_auroc"))])
         cells += [fmt(r.get("per_type", {}).get(t)) for t in types]
         cells += [fmt(r.get("train_seconds"), 0), fmt(r.get("train_loop_seconds"), 0),
@@ -299,7 +308,8 @@ def main(argv=None) -> int:
             else args.epochs_2d
         size = args.voxel_size if v.get("voxel") else FLOOR_SIZE_2D if name in FLOORS \
             else args.size
-        return f"{name}_e{epochs}_s{size}", epochs, size
+        seed = f"_seed{args.seed}" if args.seed and name not in FLOORS else ""
+        return f"{name}_e{epochs}_s{size}{seed}", epochs, size
 
     done = []
     for name in names:
@@ -329,7 +339,7 @@ def main(argv=None) -> int:
             row = train_and_eval(key, train_args, data, out, args, results.get(key))
         row.update(variant=name, input=f"{variant['input']} {size}" + ("^3" if variant.get(
             "voxel") else " px"), epochs=epochs, size=size, device=args.device,
-            threads=args.threads)
+            threads=args.threads, seed=args.seed)
         results[key] = row
         done.append(key)
         results_file.write_text(json.dumps({"dataset": dict(spec, folder=str(data)),
@@ -354,6 +364,12 @@ def main(argv=None) -> int:
         met = "met" if r["image_auroc"] >= TARGET else "MISSED"
         verdicts.append(f"Target voxel_gan image AUROC >= {TARGET:.2f} ({r['epochs']} epochs): "
                         f"{met} ({r['image_auroc']:.3f}).")
+    for r in sorted((r for r in results.values() if r["variant"] == "f_anogan_height"),
+                    key=lambda r: r["epochs"]):
+        met = "reaches" if r["image_auroc"] >= TARGET else "misses"
+        verdicts.append(f"The 3D path on relative heights (f_anogan, {r['epochs']} epochs) "
+                        f"{met} the {TARGET:.2f} asked of the voxel GAN: "
+                        f"{r['image_auroc']:.3f}.")
     left_out = [f"{r['variant']} ({r['epochs']} epochs): train {r.get('train_left_out')}, "
                 f"test {r.get('test_left_out')} {r.get('test_left_out_status') or ''}"
                 for r in results.values() if r.get("test_left_out") or r.get("train_left_out")]
@@ -366,7 +382,8 @@ def main(argv=None) -> int:
              "training loop; 'eval ms/frame': model scoring as `gan-anomaly eval` reports it "
              "(preprocessing not included); 'left out': frames without a usable part "
              "(NO_PART / INVALID_INPUT) in train / test, not scored.")
-    text = (f"# Geometry-only defects: voxel GAN vs 2D\n\n{table(main_rows, types)}\n\n"
+    text = ("# Geometry-only defects: voxel GAN, relative heights and 2D colour\n\n"
+            f"{table(main_rows, types)}\n\n"
             + ("\n".join(verdicts) + "\n\n" if verdicts else "")
             + f"Frames left out: {'; '.join(left_out) or 'none'}\n\n"
             + f"## Voxel settings tried\n\n{table(voxel_rows, types)}\n\n{notes}\n\n"

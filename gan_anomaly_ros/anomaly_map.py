@@ -46,6 +46,27 @@ def map_box_to_image(box: Box, map_size: int, crop: Box) -> Box:
     return (int(np.floor(x0)), int(np.floor(y0)), int(np.ceil(box[2] * sx)), int(np.ceil(box[3] * sy)))
 
 
+def points_to_crop_map(values: np.ndarray, u: np.ndarray, v: np.ndarray, crop: Box,
+                       size: int) -> np.ndarray:
+    """A map that is not in image coordinates (a height model's, in the part's own frame), put
+    on the image crop through the part's points: ``values`` per point, at pixel (u, v). The
+    size x size map over ``crop`` holds each cell's largest value, cells without a point take
+    their neighbours' (the cloud is a subsample of the pixels) and the rest the lowest value,
+    so the picture stays where the part is."""
+    values = np.asarray(values, np.float64)
+    if values.size == 0:
+        return np.zeros((size, size), np.float32)
+    x0, y0, width, height = crop
+    col = np.floor((np.asarray(u) - x0) * size / width).astype(np.int64)
+    row = np.floor((np.asarray(v) - y0) * size / height).astype(np.int64)
+    inside = (col >= 0) & (col < size) & (row >= 0) & (row < size)
+    cells = np.full(size * size, -np.inf)
+    np.maximum.at(cells, row[inside] * size + col[inside], values[inside])
+    cells = cells.reshape(size, size)
+    cells = np.where(np.isfinite(cells), cells, ndimage.grey_dilation(cells, size=3))
+    return np.where(np.isfinite(cells), cells, values.min()).astype(np.float32)
+
+
 def heatmap_image(unit_map: np.ndarray, crop: Box, image_shape) -> np.ndarray:
     """Full-frame rgb8 heatmap: the map resized into the crop region, black elsewhere."""
     height, width = image_shape[:2]

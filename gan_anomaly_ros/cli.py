@@ -49,9 +49,16 @@ def _depth_range(text: str):
 
 
 def _add_preprocessing_args(parser):
-    parser.add_argument("--mode", choices=["rgb", "gray", "rgbd", "voxel"], default="rgb",
-                        help="model input: colour, luminance, colour + depth, or the part's "
-                             "voxel grid (voxel models; --size is then the grid resolution)")
+    parser.add_argument("--mode", choices=["rgb", "gray", "rgbd", "height", "voxel"],
+                        default="rgb",
+                        help="model input: colour, luminance, colour + depth, the part's "
+                             "height map relative to its top face (geometry only, RGB-D "
+                             "data), or the part's voxel grid (voxel models; --size is then "
+                             "the grid resolution)")
+    parser.add_argument("--height-range", type=float, default=0.008, metavar="M",
+                        help="height mode: relative height mapped to [-1, 1], metres about "
+                             "the part's top face (default 0.008: dents and bumps of a few "
+                             "mm keep their relief, the table saturates)")
     parser.add_argument("--voxel-kind", choices=["tsdf", "occupancy"], default="tsdf",
                         help="voxel mode: truncated signed distance (keeps sub-voxel height) "
                              "or occupancy")
@@ -116,7 +123,7 @@ def _crop_mode(args) -> str:
 
     if args.crop != "auto":
         return args.crop
-    if args.mode == "voxel":
+    if args.mode in ("height", "voxel"):  # made from the part: found in every frame
         return "part"
     if args.center_crop or args.crop_box:
         return "fixed"
@@ -136,6 +143,7 @@ def cmd_train(args) -> int:
                                      crop_box=tuple(args.crop_box) if args.crop_box else None,
                                      crop_mode=_crop_mode(args), part_margin=args.part_margin,
                                      voxel_kind=args.voxel_kind,
+                                     height_range_m=args.height_range,
                                      depth_range_m=args.depth_range, normalize=args.normalize)
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                          seed=args.seed, holdout=args.holdout, device=args.device,

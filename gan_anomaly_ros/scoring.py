@@ -13,6 +13,7 @@ from .anomaly_map import Box, strongest_region
 from .checkpoint import Checkpoint, load_checkpoint
 from .devices import resolve_device
 from .export.runtime import RUNTIMES, open_runtime
+from .perception.preprocessing import PART_MODES
 
 # Raw colour is 0..255 (resize_crop); a little slack for values that went through float maths.
 RAW_COLOUR_RANGE = (-1e-3, 255.0 + 1e-3)
@@ -95,6 +96,9 @@ class Scorer:
             raise InputMismatchError(
                 f"raw colour must be 0..255, got {colour.min():.3g}..{colour.max():.3g}: is "
                 "the input normalised already (a preprocess node from before raw crops?)")
+        if self.preprocessing.mode in PART_MODES and raw.size and np.abs(raw).max() > 1.0:
+            raise InputMismatchError(f"{self.preprocessing.mode} inputs lie in [-1, 1] (made "
+                                     f"by perception), got {raw.min():.3g}..{raw.max():.3g}")
         if self.preprocessing.mode == "rgbd" and raw[:, -1].min() < 0:
             raise InputMismatchError("raw depth must be metres >= 0 (0 = invalid), got "
                                      f"{raw[:, -1].min():.3g}")

@@ -44,3 +44,17 @@ def voxel_checkpoint(synthetic_dataset, tmp_path_factory):
     assert gan_anomaly(["train", "--data", str(synthetic_dataset), "--out", str(path),
                         *VOXEL_TRAINING]) == 0
     return path
+
+
+HEIGHT_TRAINING = ["--model", "f_anogan", "--mode", "height", "--size", "32", "--epochs", "2",
+                   "--batch-size", "16", "--hparam", "base_width=8", "--hparam", "latent_dim=16",
+                   "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def height_checkpoint(synthetic_dataset, tmp_path_factory):
+    """A tiny f-AnoGAN on the parts' relative-height maps: for plumbing, not for accuracy."""
+    path = tmp_path_factory.mktemp("height_model") / "height.safetensors"
+    assert gan_anomaly(["train", "--data", str(synthetic_dataset), "--out", str(path),
+                        *HEIGHT_TRAINING]) == 0
+    return path

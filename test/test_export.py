@@ -147,7 +147,8 @@ def small_checkpoint_file(path, name, config, score=None, **hparams):
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """f_anogan with the default model's kind of score (a combination of feature memories,
-    RGB-D, standardised), GANomaly with its native score (gray), a voxel GAN."""
+    RGB-D, standardised), GANomaly with its native score (gray), f_anogan on relative-height
+    maps, a voxel GAN."""
     root = tmp_path_factory.mktemp("export")
     return {
         "f_anogan": small_checkpoint_file(
@@ -158,6 +159,10 @@ def checkpoints(tmp_path_factory):
             base_width=8, latent_dim=16),
         "ganomaly": small_checkpoint_file(
             root / "ganomaly.safetensors", "ganomaly", PreprocessConfig(mode="gray", size=32),
+            base_width=8, latent_dim=16),
+        "f_anogan_height": small_checkpoint_file(
+            root / "f_anogan_height.safetensors", "f_anogan",
+            PreprocessConfig(mode="height", size=32, crop_mode="part"), score="residual",
             base_width=8, latent_dim=16),
         "voxel_gan": small_checkpoint_file(
             root / "voxel_gan.safetensors", "voxel_gan",
@@ -176,7 +181,7 @@ def exports(checkpoints):
 # -- exported runtimes score like eager ------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-@pytest.mark.parametrize("name", ["f_anogan", "ganomaly", "voxel_gan"])
+@pytest.mark.parametrize("name", ["f_anogan", "ganomaly", "f_anogan_height", "voxel_gan"])
 def test_exported_model_scores_like_eager(checkpoints, exports, name, fmt):
     path = exports[(name, fmt)]
     assert path == default_export_path(checkpoints[name], fmt) and path.is_file()

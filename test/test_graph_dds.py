@@ -206,6 +206,34 @@ def test_the_3d_graph_scores_voxel_grids_of_the_part(voxel_checkpoint, ros_env):
     assert HEATMAP_TOPIC not in listener.images, "a voxel model has no image heatmap"
 
 
+def test_a_height_model_is_drawn_back_on_the_image_and_the_part(height_checkpoint, ros_env):
+    """Camera -> preprocess (part, relative-height map) -> scorer (f-AnoGAN on heights)
+    across processes: verdicts with the centroid, and the map, made in the part's own frame,
+    put back on the image (heatmap, overlay) and on the part's points (anomaly cloud)."""
+    from gan_anomaly_ros.ros.image_conversion import image_to_rgb
+    from gan_anomaly_ros.ros.point_cloud import cloud_array
+
+    def done(heard):
+        return len(heard.scores) >= 3 and {"cloud", "markers", HEATMAP_TOPIC,
+                                           OVERLAY_TOPIC} <= set(heard.images)
+
+    listener, running, codes = run_graph(height_checkpoint, ros_env, "height_graph_listener",
+                                         4, done)
+    output = {name: "".join(lines)[-2000:] for name, lines in running.output.items()}
+    assert done(listener), output
+    assert all(code == 0 for code in codes.values()), (codes, output)
+    for score in listener.scores:
+        assert score.status == score.INSPECTED and score.model_name == "f_anogan"
+        assert np.isfinite(score.score) and 0.45 < score.centroid.z < 0.55
+    cloud = cloud_array(listener.images["cloud"])
+    assert len(cloud) > 1000 and np.isfinite(cloud["anomaly"]).all()
+    assert cloud["anomaly"].std() > 0, "every point got the same value: the map was not used"
+    heatmap = image_to_rgb(listener.images[HEATMAP_TOPIC])
+    drawn = heatmap.any(axis=2)
+    assert 0 < drawn.mean() < 0.5, "the heatmap covers the part's crop, not the whole image"
+    assert image_to_rgb(listener.images[OVERLAY_TOPIC]).shape == heatmap.shape
+
+
 def test_bringup_stops_its_nodes_on_sigterm(small_checkpoint, ros_env):
     """What systemd, docker stop and supervisors send: bringup stops every node it started
     and exits 0, leaving none orphaned."""

@@ -32,6 +32,7 @@ import sys
 
 from ..perception.frame_input import prepare_frame
 from ..perception.geometry import CameraIntrinsics, intrinsics_for_image
+from ..perception.part_heights import part_height_mask
 from ..perception.preprocessing import PreprocessConfig, crop_box_for, relative_depth_range
 from ..progress import track
 from .depth import DepthFormat, DepthFormatError, read_depth_image
@@ -137,9 +138,9 @@ def read_frame(frame: FrameFile, config: PreprocessConfig,
     """-> (rgb uint8, depth metres or None) for one dataset frame."""
     rgb = read_rgb(frame.rgb_path)
     depth = None
-    if config.uses_depth or config.crop_mode == "part":
+    if config.uses_depth or config.finds_part:
         if frame.depth_path is None:
-            needs = "part crops need" if config.crop_mode == "part" else "mode 'rgbd' needs"
+            needs = f"mode {config.mode!r} needs" if config.uses_depth else "part crops need"
             raise DatasetError(f"{needs} depth, but {frame.rgb_path} has none "
                                "(expected <split>/<label>/rgb and /depth folders)")
         depth = read_depth_m(frame.depth_path, depth_format)
@@ -148,15 +149,24 @@ def read_frame(frame: FrameFile, config: PreprocessConfig,
     return rgb, depth
 
 
+def read_full_mask(frame: FrameFile, shape) -> np.ndarray:
+    """The ground-truth mask at the image's size (H x W uint8, > 127 = defect; all 0 for
+    frames without one)."""
+    if frame.mask_path is None:
+        return np.zeros(tuple(shape), np.uint8)
+    with Image.open(frame.mask_path) as image:
+        mask = np.asarray(image.convert("L"))
+    if mask.shape != tuple(shape):
+        mask = np.asarray(Image.fromarray(mask).resize((shape[1], shape[0]), Image.NEAREST))
+    return mask
+
+
 def read_mask(frame: FrameFile, config: PreprocessConfig, shape, crop=None) -> np.ndarray:
     """Ground-truth mask cropped (``crop``, else the fixed crop) and resized like the input
     (empty for good frames)."""
     if frame.mask_path is None:
         return np.zeros((config.size, config.size), bool)
-    with Image.open(frame.mask_path) as image:
-        mask = np.asarray(image.convert("L"))
-    if mask.shape != tuple(shape):
-        mask = np.asarray(Image.fromarray(mask).resize((shape[1], shape[0]), Image.NEAREST))
+    mask = read_full_mask(frame, shape)
     x, y, w, h = crop if crop is not None else crop_box_for(config, shape[1], shape[0])
     crop = Image.fromarray(np.ascontiguousarray(mask[y:y + h, x:x + w]))
     return np.asarray(crop.resize((config.size, config.size), Image.NEAREST)) > 127
@@ -183,13 +193,17 @@ def iter_prepared(frames: List[FrameFile], config: PreprocessConfig,
     for frame in frames:
         rgb, depth = read_frame(frame, config, depth_format)
         intrinsics = None
-        if depth is not None and config.crop_mode == "part":
+        if depth is not None and config.finds_part:
             intrinsics = dataset_intrinsics(root or frame.rgb_path.parents[3], rgb.shape[1],
                                             rgb.shape[0])
         prepared = prepare_frame(rgb, depth, intrinsics, config,
-                                 find_part_in_frame=config.crop_mode == "part")
-        mask = read_mask(frame, config, rgb.shape[:2], prepared.crop) if prepared.inspected \
-            else None
+                                 find_part_in_frame=config.finds_part)
+        mask = None
+        if prepared.inspected and config.mode == "height":  # the mask in the map's cells
+            mask = part_height_mask(prepared.part, read_full_mask(frame, rgb.shape[:2]) > 127,
+                                    depth, intrinsics, config.size)
+        elif prepared.inspected:
+            mask = read_mask(frame, config, rgb.shape[:2], prepared.crop)
         yield frame, prepared, mask
 
 

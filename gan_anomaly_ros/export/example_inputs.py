@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..perception.preprocessing import PreprocessConfig
+from ..perception.preprocessing import PART_MODES, PreprocessConfig
 
 # Depth of the random crops: a table about half a metre away, a few millimetres of relief.
 DEPTH_M = (0.45, 0.50)
@@ -14,10 +14,10 @@ INVALID_DEPTH_SHARE = 0.1
 
 def random_raw_inputs(config: PreprocessConfig, count: int, seed: int = 0) -> np.ndarray:
     """count x C x S x S raw crops (colour 0..255, depth metres with some 0 = invalid), or
-    count x 1 x R x R x R voxel grids in [-1, 1]."""
+    count x 1 x S x S height maps / count x 1 x R x R x R voxel grids in [-1, 1]."""
     rng = np.random.default_rng(seed)
     shape = (count,) + config.input_shape
-    if config.mode == "voxel":
+    if config.mode in PART_MODES:
         return rng.uniform(-1.0, 1.0, shape).astype(np.float32)
     raw = rng.uniform(0.0, 255.0, shape).astype(np.float32)
     if config.uses_depth:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..perception.preprocessing import STANDARDIZE_SIGMAS, PreprocessConfig, PreprocessError
+from ..perception.preprocessing import (PART_MODES, STANDARDIZE_SIGMAS, PreprocessConfig,
+                                        PreprocessError)
 
 # standardize(): below this spread an image is flat and becomes all zeros.
 FLAT_SPREAD = 1e-6
@@ -50,14 +51,14 @@ def relative_depth(depth_m: torch.Tensor, range_m: float) -> torch.Tensor:
 
 class InputNormalization(nn.Module):
     """Raw crops (B x C x S x S: colour 0..255, depth metres) -> model inputs in [-1, 1], with
-    a checkpoint's preprocessing settings. Voxel grids pass unchanged."""
+    a checkpoint's preprocessing settings. Height maps and voxel grids pass unchanged."""
 
     def __init__(self, config: PreprocessConfig):
         super().__init__()
-        if config.uses_depth and config.mode != "voxel" and config.depth_range_m is None:
+        self.identity = config.mode in PART_MODES
+        if config.uses_depth and not self.identity and config.depth_range_m is None:
             raise PreprocessError("depth_range_m is not set: training chooses it from the data "
                                   "(relative_depth_range) before preprocessing")
-        self.identity = config.mode == "voxel"
         self.colour_channels = config.colour_channels
         self.standardize = config.normalize == "standardize"
         self.depth_range_m = float(config.depth_range_m) if config.uses_depth and \

@@ -107,11 +107,12 @@ class PreprocessNode(Node):
         self.plane_hint = None  # Optional[PlaneHint]
         # Full-frame arrays perception works in, reused from frame to frame.
         self.scratch = None  # Optional[FrameScratch]
-        # A part crop cannot work without finding the part; otherwise it is a choice (off for
-        # scenes without a supporting plane, e.g. a camera filling its view with one surface).
+        # A part crop, height map or voxel grid cannot be made without finding the part;
+        # otherwise it is a choice (off for scenes without a supporting plane, e.g. a camera
+        # filling its view with one surface).
         self.find_part = bool(declare_read_only(
             self, "find_part", True, "look for the part on a supporting plane")) or \
-            self.config.crop_mode == "part" or self.config.mode == "voxel"
+            self.config.finds_part
         self.max_stamp_skew = float(declare_dynamic(
             self, "max_stamp_skew_s", 5.0, "warn when a frame's stamp is further than this "
             "from the node's clock; 0: off"))

@@ -27,12 +27,12 @@ from visualization_msgs.msg import MarkerArray
 
 from gan_anomaly_ros.msg import AnomalyScore, ModelInput
 
-from ..anomaly_map import display_scale, map_box_to_image, overlay_image
+from ..anomaly_map import display_scale, map_box_to_image, overlay_image, strongest_region
 from ..checkpoint import CheckpointError
 from ..devices import DEVICE_CHOICES
 from ..perception.part_finder import Status
-from ..ros.part_messages import (NAN_POINT, anomaly_cloud, part_markers, voxel_anomaly_cloud,
-                                 voxel_grid_array)
+from ..ros.part_messages import (NAN_POINT, anomaly_cloud, height_map_on_image, part_markers,
+                                 voxel_anomaly_cloud, voxel_grid_array)
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_numpy, image_to_rgb, numpy_to_image
 from ..ros.latest_mailbox import LatestMailbox
@@ -210,8 +210,8 @@ class ScorerNode(Node):
         self.health.observe("score_ms", 1000 * (time.perf_counter() - started))
         crop = (message.crop.x_offset, message.crop.y_offset, message.crop.width,
                 message.crop.height)
-        roi = (map_box_to_image(result.roi, result.anomaly_map.shape[0], crop)
-               if result.roi is not None else None)
+        anomaly_map, roi = self.map_on_image(message, result, crop)
+        roi = map_box_to_image(roi, anomaly_map.shape[0], crop) if roi is not None else None
         # The verdict goes out first: robots wait for it, people for the pictures.
         verdict = self.score_message(message, result, roi)
         self.pub_score.publish(verdict)
@@ -223,10 +223,20 @@ class ScorerNode(Node):
         if self.publish_images and self.anyone_watches():
             started = time.perf_counter()
             try:
-                self.publish_maps(message, verdict, result, crop, roi)
+                self.publish_maps(message, verdict, anomaly_map, crop, roi)
             except Exception as exc:  # noqa: BLE001 - the verdict is out; pictures are extra
                 self.health.report_error("images", f"{type(exc).__name__}: {exc}")
             self.health.observe("images_ms", 1000 * (time.perf_counter() - started))
+
+    def map_on_image(self, message: ModelInput, result, crop) -> tuple:
+        """(anomaly map over the image crop, its strongest region in map pixels). A height
+        model's map lies in the part's own frame: put on the crop through the part's points."""
+        if self.scorer.preprocessing.mode != "height":
+            return result.anomaly_map, result.roi
+        anomaly_map = height_map_on_image(message, result.anomaly_map, crop)
+        roi = (strongest_region(anomaly_map, self.scorer.calibration.map_threshold)
+               if result.is_anomaly else None)
+        return anomaly_map, roi
 
     @staticmethod
     def latency_ms(message: ModelInput) -> float:
@@ -253,8 +263,8 @@ class ScorerNode(Node):
         return any(publisher.get_subscription_count() for publisher in
                    (self.pub_heatmap, self.pub_overlay, self.pub_cloud, self.pub_markers))
 
-    def publish_maps(self, message: ModelInput, verdict: AnomalyScore, result, crop, roi):
-        unit = display_scale(result.anomaly_map, self.scorer.calibration.map_threshold)
+    def publish_maps(self, message: ModelInput, verdict: AnomalyScore, anomaly_map, crop, roi):
+        unit = display_scale(anomaly_map, self.scorer.calibration.map_threshold)
         if unit.ndim == 3:  # a voxel model: its map shows on the part's cloud, not an image
             cloud = None
             if message.part_cloud.width > 0:

@@ -2,7 +2,8 @@
 (data/folders.py) and the live preprocess node both call, so what was trained is what runs.
 
 With ``crop_mode="part"`` the crop is a square around the part that part_finder.py finds;
-voxel models get the part's voxel grid (part_voxels.py, 1 x R x R x R) instead of a crop.
+mode "height" gets the part's relative-height map (part_heights.py, 1 x S x S) and voxel
+models the part's voxel grid (part_voxels.py, 1 x R x R x R) instead of a crop.
 With a fixed crop, the part is still looked for when depth is given (``find_part=True``, the
 default): the verdict then carries the part's pose, and a frame with no part or unusable depth
 is never scored as good.
@@ -18,6 +19,7 @@ import numpy as np
 from .geometry import CameraIntrinsics
 from .part_finder import (Box, FrameScratch, PartFinderConfig, PartObservation, PlaneHint,
                           Status, find_part, valid_depth)
+from .part_heights import part_height_map
 from .part_voxels import part_voxel_grid
 from .preprocessing import (PreprocessConfig, PreprocessError, crop_box_for, preprocess_frame,
                             resize_crop)
@@ -73,8 +75,7 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
     """
     part = None
     try:
-        wants_part = config.crop_mode == "part" or config.mode == "voxel" or \
-            (find_part_in_frame and depth_m is not None)
+        wants_part = config.finds_part or (find_part_in_frame and depth_m is not None)
         if wants_part:
             if depth_m is None or intrinsics is None:
                 return FrameInput(Status.INVALID_INPUT, "finding the part needs depth and the "
@@ -87,6 +88,10 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
             grid = part_voxel_grid(part, config.size, config.voxel_kind)
             crop = part_crop_box(part.footprint, width, height, config.part_margin)
             return FrameInput(Status.INSPECTED, model_input=grid[None], crop=crop, part=part)
+        if config.mode == "height":  # likewise: the crop is where the map is drawn back
+            heights = part_height_map(part, config.size, config.height_range_m)
+            crop = part_crop_box(part.footprint, width, height, config.part_margin)
+            return FrameInput(Status.INSPECTED, model_input=heights[None], crop=crop, part=part)
         if config.crop_mode == "part":
             crop = part_crop_box(part.footprint, width, height, config.part_margin)
         else:

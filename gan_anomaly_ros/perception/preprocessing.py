@@ -6,6 +6,9 @@ A frame is an RGB image (HxWx3 uint8) and, optionally, an aligned depth image in
 - ``rgb``:  3 channels, colour.
 - ``gray``: 1 channel, luminance (ITU-R BT.601).
 - ``rgbd``: 4 channels, colour + depth relative to the median depth of the crop.
+- ``height``: 1 channel, the part's orthographic height map relative to its top face
+  (perception/part_heights.py): geometry only, for defects colour does not show.
+- ``voxel``: 1 x S x S x S, the part's voxel grid (perception/voxels.py), for the 3D models.
 
 Depth is made relative because absolute distance changes with the table height and the
 mounting of the camera, while the defects we look for are millimetre-scale relief. The range
@@ -35,7 +38,10 @@ from PIL import Image
 from .voxels import KINDS as VOXEL_KINDS
 
 # "voxel": 1 channel, a size^3 grid of the part (perception/voxels.py), for the 3D models.
-MODES = {"rgb": 3, "gray": 1, "rgbd": 4, "voxel": 1}
+MODES = {"rgb": 3, "gray": 1, "rgbd": 4, "height": 1, "voxel": 1}
+# Inputs made from the part that perception finds (not cut from the image): model-ready as
+# they come out of perception, and there is no input without a part.
+PART_MODES = ("height", "voxel")
 NORMALIZATIONS = ("none", "standardize")
 CROP_MODES = ("part", "fixed")
 # Standardised colour is divided by this many standard deviations to fit in [-1, 1].
@@ -74,6 +80,8 @@ class PreprocessConfig:
     normalize: str = "none"
     # Mode "voxel": the grid's kind (voxels.KINDS: "tsdf" or "occupancy"); size = resolution.
     voxel_kind: str = "tsdf"
+    # Mode "height": relative height (metres, about the part's top face) mapped to [-1, 1].
+    height_range_m: float = 0.008
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -100,6 +108,8 @@ class PreprocessConfig:
         if self.voxel_kind not in VOXEL_KINDS:
             raise PreprocessError(f"voxel_kind must be one of {VOXEL_KINDS}, got "
                                   f"{self.voxel_kind!r}")
+        if not float(self.height_range_m) > 0:
+            raise PreprocessError(f"height_range_m must be > 0, got {self.height_range_m}")
 
     @property
     def channels(self) -> int:
@@ -108,11 +118,16 @@ class PreprocessConfig:
     @property
     def colour_channels(self) -> int:
         """The channels that carry light (the rest, depth, is geometry)."""
-        return 0 if self.mode == "voxel" else 1 if self.mode == "gray" else 3
+        return 0 if self.mode in PART_MODES else 1 if self.mode == "gray" else 3
 
     @property
     def uses_depth(self) -> bool:
-        return self.mode in ("rgbd", "voxel")
+        return self.mode in ("rgbd",) + PART_MODES
+
+    @property
+    def finds_part(self) -> bool:
+        """Every frame needs the part found in its depth (part crop, height map, voxels)."""
+        return self.crop_mode == "part" or self.mode in PART_MODES
 
     @property
     def spatial_dims(self) -> int:
@@ -127,8 +142,11 @@ class PreprocessConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["crop_box"] = list(self.crop_box) if self.crop_box else None
-        if self.mode != "voxel":  # image modes keep the dict (and fingerprint) they had
+        # Each mode keeps only its own fields, so older checkpoints keep their fingerprints.
+        if self.mode != "voxel":
             data.pop("voxel_kind")
+        if self.mode != "height":
+            data.pop("height_range_m")
         return data
 
     @classmethod
@@ -182,7 +200,7 @@ def _check_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray], config: Preproc
         raise PreprocessError(f"colour image must be HxWx3 uint8, got {rgb.shape} {rgb.dtype}")
     if config.uses_depth:
         if depth_m is None:
-            raise PreprocessError("mode 'rgbd' needs a depth image, none given")
+            raise PreprocessError(f"mode {config.mode!r} needs a depth image, none given")
         if depth_m.shape != rgb.shape[:2]:
             raise PreprocessError(
                 f"depth {depth_m.shape} is not aligned with colour {rgb.shape[:2]}: "
@@ -247,10 +265,11 @@ def resize_crop(rgb: np.ndarray, depth_m: Optional[np.ndarray], config: Preproce
 
 def normalize_input(raw: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     """Raw crop (resize_crop, C x S x S) -> the model input in [-1, 1] (C x S x S float32).
-    Voxel grids pass unchanged: they are made model-ready by perception/part_voxels.py.
+    Height maps and voxel grids pass unchanged: perception makes them model-ready
+    (part_heights.py, part_voxels.py).
     export/normalization.py is the same arithmetic in torch; keep the two in step."""
     raw = np.asarray(raw, np.float32)
-    if config.mode == "voxel":
+    if config.mode in PART_MODES:
         return raw
     colour = raw[:config.colour_channels] / 127.5 - 1.0
     if config.normalize == "standardize":

@@ -122,21 +122,41 @@ def voxel_grid_array(message) -> np.ndarray:
     return values.reshape(1, r, r, r)
 
 
-def voxel_anomaly_cloud(header, part_cloud_message, voxel_message, unit_map: np.ndarray):
-    """The part cloud with ``anomaly`` from a voxel model's R^3 map: each point's value is that
-    of the voxel it falls in (points moved into the grid's frame with the grid's pose)."""
+def points_in_frame(points: np.ndarray, pose) -> np.ndarray:
+    """A cloud array's points (N x 3, metres) in the frame of ``pose`` (the part's box, or
+    the voxel grid's)."""
     from ..perception.geometry import quaternion_to_rotation
 
-    points = cloud_array(part_cloud_message)
-    out = np.empty(len(points), float_dtype(ANOMALY_CLOUD_FIELDS))
-    for name in ("x", "y", "z", "rgb"):
-        out[name] = points[name]
-    pose = voxel_message.pose
     rotation = quaternion_to_rotation(pose.orientation.x, pose.orientation.y,
                                       pose.orientation.z, pose.orientation.w)
     centre = np.array([pose.position.x, pose.position.y, pose.position.z])
     xyz = np.stack([points["x"], points["y"], points["z"]], 1).astype(np.float64)
-    local = (xyz - centre) @ rotation
+    return (xyz - centre) @ rotation
+
+
+def height_map_on_image(message, anomaly_map: np.ndarray, crop) -> np.ndarray:
+    """A height model's map (S x S in the part's box frame, perception/part_heights.py) -> the
+    same values as an S x S map over the image ``crop``, through the part cloud of a
+    ModelInput: each point takes its map cell's value at its pixel. The 2D path (overlay,
+    anomaly cloud, region) then works as for any image model."""
+    from ..anomaly_map import points_to_crop_map
+    from ..perception.part_heights import height_cells, part_map_extent
+
+    points = cloud_array(message.part_cloud)
+    size = anomaly_map.shape[0]
+    extent = part_map_extent((message.part_size.x, message.part_size.y))
+    cells = height_cells(points_in_frame(points, message.part_pose)[:, :2], extent, size)
+    return points_to_crop_map(anomaly_map.ravel()[cells], points["u"], points["v"], crop, size)
+
+
+def voxel_anomaly_cloud(header, part_cloud_message, voxel_message, unit_map: np.ndarray):
+    """The part cloud with ``anomaly`` from a voxel model's R^3 map: each point's value is that
+    of the voxel it falls in (points moved into the grid's frame with the grid's pose)."""
+    points = cloud_array(part_cloud_message)
+    out = np.empty(len(points), float_dtype(ANOMALY_CLOUD_FIELDS))
+    for name in ("x", "y", "z", "rgb"):
+        out[name] = points[name]
+    local = points_in_frame(points, voxel_message.pose)
     r = int(voxel_message.resolution)
     index = np.floor(local / voxel_message.voxel_size + r / 2).astype(np.int64)
     inside = ((index >= 0) & (index < r)).all(axis=1)
