@@ -14,8 +14,11 @@ training scenes, 40 good and 20 per defect type for testing.
 On that one dataset every variant is trained with `gan-anomaly train` and evaluated with
 `gan-anomaly eval` (run as subprocesses, the commands are recorded in the results):
 
-- voxel_gan:     the part's TSDF voxel grid (--mode voxel --size 32, part found in depth), the
-                 model's defaults (score: largest smoothed voxel residual);
+- voxel_gan_relative: the voxel GAN's defaults (--mode voxel --size 32, part found in depth,
+                 score: largest smoothed voxel residual) on the default grid, relative_height:
+                 the truncated distance of the part's height map, +-8 mm about its top face;
+- voxel_gan:     the same on the TSDF cube of the part's points (--voxel-kind tsdf, the
+                 default before relative_height);
 - f_anogan_rgb:  the default 2D model on colour only, part-centred crop (--mode rgb --crop
                  part): it cannot see these defects, its AUROC should be near chance (0.5);
 - f_anogan_rgbd: the default 2D model on colour + relative depth, part-centred crop;
@@ -27,7 +30,7 @@ table): voxel_gan_occupancy (occupancy grid instead of TSDF), voxel_gan_native /
 _mean (the same checkpoint rescored with the latent distance or another reduction of the
 residual map, via `gan-anomaly calibrate --score`), voxel_gan_latent32 / _latent200 /
 _width32 (hyper-parameters). Floors without learning (as benchmarks/nn_floor.py):
-nn_floor_voxel (the TSDF grids), nn_floor_rgbd (32 px RGB-D part crops) and
+nn_floor_voxel (the TSDF grids), nn_floor_voxel_relative, nn_floor_rgbd (32 px RGB-D part crops) and
 nn_floor_height (32 px relative-height maps), the distance
 to the nearest normal training input: what the representation alone separates. Rows are
 keyed by variant and epochs, so runs with another --voxel-epochs add rows instead of
@@ -64,18 +67,21 @@ VOXEL_EPOCHS = 40
 EPOCHS_2D = 30  # the CLI's default
 TARGET = 0.90
 
-VOXEL = ["--model", "voxel_gan", "--mode", "voxel"]
+# The voxel rows before relative_height grids became the default were TSDF cubes: pinned.
+VOXEL = ["--model", "voxel_gan", "--mode", "voxel", "--voxel-kind", "tsdf"]
 # name: train arguments ({voxel_size}/{size} filled in), input description, which epochs, and
 # for rescored variants the variant whose checkpoint they rescore with another score.
 VARIANTS = {
     "voxel_gan": {"args": VOXEL, "input": "voxel TSDF", "voxel": True},
+    "voxel_gan_relative": {"args": VOXEL[:-1] + ["relative_height"],
+                           "input": "voxel relative height", "voxel": True},
     "f_anogan_rgb": {"args": ["--model", "f_anogan", "--mode", "rgb", "--crop", "part"],
                      "input": "RGB, part crop"},
     "f_anogan_rgbd": {"args": ["--model", "f_anogan", "--mode", "rgbd", "--crop", "part"],
                       "input": "RGB-D, part crop"},
     "f_anogan_height": {"args": ["--model", "f_anogan", "--mode", "height"],
                         "input": "relative heights"},
-    "voxel_gan_occupancy": {"args": VOXEL + ["--voxel-kind", "occupancy"],
+    "voxel_gan_occupancy": {"args": VOXEL[:-1] + ["occupancy"],
                             "input": "voxel occupancy", "voxel": True},
     "voxel_gan_native": {"rescore": "voxel_gan", "score": "native", "input": "voxel TSDF",
                          "voxel": True},
@@ -95,13 +101,15 @@ VARIANTS = {
 FLOORS = {
     "nn_floor_voxel": {"config": {"mode": "voxel", "voxel_kind": "tsdf"},
                        "input": "voxel TSDF", "voxel": True},
+    "nn_floor_voxel_relative": {"config": {"mode": "voxel", "voxel_kind": "relative_height"},
+                                "input": "voxel relative height", "voxel": True},
     "nn_floor_rgbd": {"config": {"mode": "rgbd", "normalize": "standardize",
                                  "depth_range_m": None}, "input": "RGB-D, part crop"},
     "nn_floor_height": {"config": {"mode": "height"}, "input": "relative heights"},
 }
 FLOOR_SIZE_2D = 32
 VARIANTS.update(FLOORS)
-DEFAULT_VARIANTS = "voxel_gan,f_anogan_rgb,f_anogan_rgbd,f_anogan_height"
+DEFAULT_VARIANTS = "voxel_gan_relative,voxel_gan,f_anogan_rgb,f_anogan_rgbd,f_anogan_height"
 
 
 def log(message: str) -> None:
@@ -359,11 +367,13 @@ def main(argv=None) -> int:
     voxel_rows = sorted((r for r in results.values() if r["input"].startswith("voxel")),
                         key=lambda r: (r["epochs"], order[r["variant"]]))
     verdicts = []
-    for r in sorted((r for r in results.values() if r["variant"] == "voxel_gan"),
-                    key=lambda r: r["epochs"]):
+    for r in sorted((r for r in results.values()
+                     if r["variant"] in ("voxel_gan", "voxel_gan_relative")),
+                    key=lambda r: (r["variant"], r["epochs"], r.get("seed", 0))):
         met = "met" if r["image_auroc"] >= TARGET else "MISSED"
-        verdicts.append(f"Target voxel_gan image AUROC >= {TARGET:.2f} ({r['epochs']} epochs): "
-                        f"{met} ({r['image_auroc']:.3f}).")
+        seed = f", seed {r['seed']}" if r.get("seed") else ""
+        verdicts.append(f"Target voxel_gan image AUROC >= {TARGET:.2f} ({r['input']}, "
+                        f"{r['epochs']} epochs{seed}): {met} ({r['image_auroc']:.3f}).")
     for r in sorted((r for r in results.values() if r["variant"] == "f_anogan_height"),
                     key=lambda r: r["epochs"]):
         met = "reaches" if r["image_auroc"] >= TARGET else "misses"

@@ -56,12 +56,16 @@ def _add_preprocessing_args(parser):
                              "data), or the part's voxel grid (voxel models; --size is then "
                              "the grid resolution)")
     parser.add_argument("--height-range", type=float, default=0.008, metavar="M",
-                        help="height mode: relative height mapped to [-1, 1], metres about "
-                             "the part's top face (default 0.008: dents and bumps of a few "
-                             "mm keep their relief, the table saturates)")
-    parser.add_argument("--voxel-kind", choices=["tsdf", "occupancy"], default="tsdf",
-                        help="voxel mode: truncated signed distance (keeps sub-voxel height) "
-                             "or occupancy")
+                        help="height mode and relative_height voxels: relative height mapped "
+                             "to [-1, 1], metres about the part's top face (default 0.008: "
+                             "dents and bumps of a few mm keep their relief, the table "
+                             "saturates)")
+    parser.add_argument("--voxel-kind", choices=["relative_height", "tsdf", "occupancy"],
+                        default="relative_height",
+                        help="voxel mode: relative_height (default: truncated signed distance "
+                             "of the part's height map, +-`--height-range` about its top "
+                             "face, sub-millimetre levels), tsdf (the same of the part's "
+                             "points in a cube over its largest side) or occupancy")
     parser.add_argument("--size", type=int, default=64, help="model input size in pixels")
     parser.add_argument("--center-crop", type=float, default=0.0,
                         help="centre square crop as a fraction of the shorter side (0 = none)")

@@ -87,9 +87,12 @@ def test_scores_arrive_with_camera_stamps(graph_run, small_checkpoint):
     listener, running, codes = graph_run
     output = {name: "".join(lines) for name, lines in running.output.items()}
     assert len(listener.scores) >= FRAMES_WANTED, f"too few scores; node output: {output}"
+    # The camera waits for the pipeline's subscribers, not for this listener: a frame sent
+    # before the listener's colour subscription matched (a loaded machine) was never heard.
+    first_heard = min(listener.color_stamps)
     for score in listener.scores:
         # The verdict carries the stamp of the camera frame that was scored.
-        assert stamp_of(score) in listener.color_stamps
+        assert stamp_of(score) in listener.color_stamps or stamp_of(score) < first_heard
         assert score.header.frame_id == "camera_color_optical_frame"
         assert 0.0 <= score.score_normalized <= 1.0
         assert score.is_anomaly == (score.score > score.threshold)

@@ -1,6 +1,7 @@
 """The relative-height map (perception/part_heights.py): what it holds, that it does not move
 with the part, that geometry-only defects show in it, its masks, and its way back onto the
-image (ROS-free)."""
+image; and the voxel GAN's relative_height grid made of it, with its way back onto the part's
+points."""
 
 import numpy as np
 import pytest
@@ -12,7 +13,9 @@ from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
 from gan_anomaly_ros.perception.part_finder import Status, find_part
 from gan_anomaly_ros.perception.part_heights import (height_cells, part_cells, part_height_map,
                                                     part_height_mask, part_map_extent)
+from gan_anomaly_ros.perception.part_voxels import part_voxel_grid
 from gan_anomaly_ros.perception.preprocessing import PreprocessConfig, PreprocessError
+from gan_anomaly_ros.perception.voxels import height_field_grid, voxel_grid
 
 SMALL = D435_COLOR_640X480.scaled(320, 240)
 SIZE = 32
@@ -134,3 +137,63 @@ def test_points_put_a_map_back_on_the_image_crop():
                              (100, 50, 40, 40), 8)
     assert far[7, 0] == 2.0 and far[0, 7] == 7.0
     assert points_to_crop_map(np.zeros(0), u[:0], v[:0], crop, 4).shape == (4, 4)
+
+
+# -- the voxel GAN's default grid: the truncated distance of the height map ----------------------
+
+def test_a_height_field_grid_holds_the_surface_of_each_column():
+    flat = np.zeros((16, 16))
+    grid = height_field_grid(flat)
+    assert grid.shape == (16, 16, 16) and grid.dtype == np.float32
+    # Levels below the surface (z < 0) positive, above negative, the same in every column.
+    column = grid[:, 3, 3]
+    assert (column[:8] > 0).all() and (column[8:] < 0).all()
+    assert np.array_equal(grid, np.broadcast_to(column[:, None, None], grid.shape))
+    dented = flat.copy()
+    dented[5, 6] = -0.25                                  # 2 mm deep at +-8 mm: 2 levels
+    changed = np.argwhere(height_field_grid(dented) != grid)
+    assert {(y, x) for _, y, x in changed} == {(5, 6)}
+    with pytest.raises(ValueError, match="square"):
+        height_field_grid(np.zeros((16, 8)))
+
+
+def test_relative_height_voxels_are_the_height_map_as_a_grid():
+    scene = render_scene(11, intrinsics=SMALL)
+    heights, part = height_map(scene, 32)
+    np.testing.assert_array_equal(part_voxel_grid(part, 32, "relative_height", RANGE_M),
+                                  height_field_grid(heights))
+    config = PreprocessConfig(mode="voxel", size=32, voxel_kind="relative_height")
+    frame = prepare_frame(scene.color, scene.depth_m, scene.intrinsics, config)
+    assert frame.inspected and frame.model_input.shape == (1, 32, 32, 32)
+    assert config.to_dict()["height_range_m"] == RANGE_M
+    cube = PreprocessConfig(mode="voxel", size=32, voxel_kind="tsdf")
+    assert "height_range_m" not in cube.to_dict()
+    with pytest.raises(ValueError, match="height map"):
+        voxel_grid(part.points - part.centroid, 0.1, 32, "relative_height")
+
+
+@pytest.mark.requires_ros
+def test_a_relative_grid_map_lands_on_the_points_of_its_column():
+    """The scorer's anomaly cloud for relative_height grids: a point takes its column's
+    value, whatever its height (the levels are heights about the top face, not box z)."""
+    from std_msgs.msg import Header
+
+    from gan_anomaly_ros.ros.part_messages import (part_cloud, voxel_anomaly_cloud,
+                                                   voxel_grid_message)
+
+    scene = render_scene(11, intrinsics=SMALL)
+    part = find_part(scene.depth_m, scene.intrinsics)
+    grid = part_voxel_grid(part, 32, "relative_height", RANGE_M)
+    header = Header(frame_id="camera_color_optical_frame")
+    voxels = voxel_grid_message(header, part, grid, "relative_height", RANGE_M)
+    assert voxels.voxel_height == pytest.approx(2 * RANGE_M / 32)
+    assert voxels.voxel_size == pytest.approx(part_map_extent(part.size) / 32)
+    cells = part_cells(part, 32)
+    hot = np.bincount(cells).argmax()
+    unit_map = np.zeros((32, 32, 32), np.float32)
+    unit_map[7, hot // 32, hot % 32] = 1.0
+    _, cloud = voxel_anomaly_cloud(header, part_cloud(header, part, scene.color, 10 ** 6),
+                                   voxels, unit_map)
+    assert len(cloud) == len(cells)
+    agree = (cloud["anomaly"] == 1.0) == (cells == hot)
+    assert agree.mean() > 0.99 and (cloud["anomaly"] == 1.0).sum() >= 0.9 * (cells == hot).sum()

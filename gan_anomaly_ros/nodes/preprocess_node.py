@@ -263,7 +263,8 @@ class PreprocessNode(Node):
             x, y, w, h = frame.crop
             if self.config.mode == "voxel":
                 message.voxels = voxel_grid_message(color.header, frame.part, array[0],
-                                                    self.config.voxel_kind)
+                                                    self.config.voxel_kind,
+                                                    self.config.height_range_m)
             else:
                 message.input = numpy_to_image(array.transpose(1, 2, 0).copy(),
                                                f"32FC{array.shape[0]}", color.header)

@@ -85,7 +85,7 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
                 return FrameInput(part.status, part.detail, part=part)
         height, width = rgb.shape[:2]
         if config.mode == "voxel":   # the grid of the part; the crop only places the overlay
-            grid = part_voxel_grid(part, config.size, config.voxel_kind)
+            grid = part_voxel_grid(part, config.size, config.voxel_kind, config.height_range_m)
             crop = part_crop_box(part.footprint, width, height, config.part_margin)
             return FrameInput(Status.INSPECTED, model_input=grid[None], crop=crop, part=part)
         if config.mode == "height":  # likewise: the crop is where the map is drawn back

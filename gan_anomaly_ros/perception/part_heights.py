@@ -1,7 +1,7 @@
 """The found part -> its relative-height map: the input that lets 2D models see geometry-only
 defects (dents, bumps, missing chunks) that colour does not show (ROS-free).
 
-The part's points are moved into its box frame (part_voxels.part_frame_points: origin at the
+The part's points are moved into its box frame (part_finder.part_frame_points: origin at the
 box centre, x and y along the box's horizontal axes, z up from the table) and binned into a
 size x size grid over the part's footprint plus 10 %, orthographic: every cell is the same
 area of the part wherever the part lies and however far it is from the camera. A cell holds
@@ -24,8 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .geometry import CameraIntrinsics, pixel_rays
-from .part_finder import PartObservation
-from .part_voxels import part_frame_points
+from .part_finder import PartObservation, part_frame_points
 
 # The map spans the part's larger horizontal box side times this: the rim stays inside.
 MAP_MARGIN = 1.1

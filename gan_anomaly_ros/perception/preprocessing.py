@@ -78,9 +78,11 @@ class PreprocessConfig:
     depth_range_m: Optional[float] = 0.04
     # Per-image photometric normalisation of the colour channels (see the module docstring).
     normalize: str = "none"
-    # Mode "voxel": the grid's kind (voxels.KINDS: "tsdf" or "occupancy"); size = resolution.
-    voxel_kind: str = "tsdf"
-    # Mode "height": relative height (metres, about the part's top face) mapped to [-1, 1].
+    # Mode "voxel": the grid's kind (voxels.KINDS: "tsdf", "occupancy", "relative_height");
+    # size = resolution.
+    voxel_kind: str = "relative_height"
+    # Mode "height" and voxel kind "relative_height": relative height (metres, about the
+    # part's top face) mapped to [-1, 1].
     height_range_m: float = 0.008
     extra: dict = field(default_factory=dict)
 
@@ -130,6 +132,11 @@ class PreprocessConfig:
         return self.crop_mode == "part" or self.mode in PART_MODES
 
     @property
+    def uses_height_range(self) -> bool:
+        return self.mode == "height" or (self.mode == "voxel" and
+                                         self.voxel_kind == "relative_height")
+
+    @property
     def spatial_dims(self) -> int:
         """2 for images (C x S x S), 3 for voxel grids (1 x S x S x S)."""
         return 3 if self.mode == "voxel" else 2
@@ -145,7 +152,7 @@ class PreprocessConfig:
         # Each mode keeps only its own fields, so older checkpoints keep their fingerprints.
         if self.mode != "voxel":
             data.pop("voxel_kind")
-        if self.mode != "height":
+        if not self.uses_height_range:
             data.pop("height_range_m")
         return data
 

@@ -22,17 +22,25 @@ Kinds:
   (free space the camera saw through), 0 on the surface. A column with no point is free space,
   -1 everywhere (``EMPTY``). Unlike occupancy, the values carry the surface's sub-voxel
   height: a dent of a third of a voxel changes them.
+- ``relative_height`` (``height_field_grid``): the same truncated distance, of the part's
+  relative-height map (part_heights.py) instead of its points: x and y span the part's
+  footprint, z spans +-the height range about the part's top face (level centres from -1 to 1
+  in units of the range), so a 32-level grid over +-8 mm has 0.5 mm levels where a cube over a
+  100 mm part has 3.4 mm voxels. The geometry-only defects of benchmarks/geometry_defects.py
+  (1.5-4 mm dents and bumps) are lost in the cube's voxels and kept in these levels.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-KINDS = ("tsdf", "occupancy")
+KINDS = ("tsdf", "occupancy", "relative_height")
+# The kinds voxel_grid makes from points (relative_height comes from a height map).
+POINT_KINDS = ("tsdf", "occupancy")
 # The value of a voxel that holds nothing: free space in a tsdf, unoccupied in occupancy.
-EMPTY = {"tsdf": -1.0, "occupancy": 0.0}
+EMPTY = {"tsdf": -1.0, "occupancy": 0.0, "relative_height": -1.0}
 
-__all__ = ["KINDS", "EMPTY", "voxel_grid", "voxel_centres"]
+__all__ = ["KINDS", "POINT_KINDS", "EMPTY", "voxel_grid", "voxel_centres", "height_field_grid"]
 
 
 def voxel_centres(extent: float, resolution: int) -> np.ndarray:
@@ -42,8 +50,9 @@ def voxel_centres(extent: float, resolution: int) -> np.ndarray:
 
 
 def _check(points, extent, resolution, kind, truncation_voxels) -> np.ndarray:
-    if kind not in KINDS:
-        raise ValueError(f"voxel kind must be one of {KINDS}, got {kind!r}")
+    if kind not in POINT_KINDS:
+        raise ValueError(f"voxel kind must be one of {POINT_KINDS}, got {kind!r} (a "
+                         "relative_height grid is made from a height map: height_field_grid)")
     if (not isinstance(resolution, (int, np.integer)) or isinstance(resolution, bool)
             or resolution < 8):
         raise ValueError(f"resolution must be an integer >= 8, got {resolution!r}")
@@ -97,3 +106,17 @@ def voxel_grid(points, extent: float, resolution: int = 32, kind: str = "tsdf",
     observed = np.isfinite(height)[None]
     grid = np.where(observed, np.clip(values, -1.0, 1.0), EMPTY["tsdf"])
     return grid.astype(np.float32)
+
+
+def height_field_grid(heights: np.ndarray, truncation_voxels: float = 2.0) -> np.ndarray:
+    """An R x R height map in [-1, 1] (part_heights.part_height_map) -> the R^3 float32 grid
+    ``[z, y, x]`` of its truncated signed distance: ``clip((h - z_c) / truncation, -1, 1)``
+    with R level centres z_c from -1 to 1, positive below the surface, as ``tsdf``."""
+    heights = np.asarray(heights, np.float64)
+    if heights.ndim != 2 or heights.shape[0] != heights.shape[1] or heights.shape[0] < 8:
+        raise ValueError(f"heights must be a square map of at least 8 x 8, got {heights.shape}")
+    resolution = heights.shape[0]
+    centres = voxel_centres(2.0, resolution)                  # level centres in [-1, 1]
+    level = 2.0 / resolution
+    values = (heights[None] - centres[:, None, None]) / (float(truncation_voxels) * level)
+    return np.clip(values, -1.0, 1.0).astype(np.float32)

@@ -97,20 +97,22 @@ def part_markers(header, score_message, cloud: Optional[np.ndarray] = None,
     return MarkerArray(markers=[box, region])
 
 
-def voxel_grid_message(header, part: PartObservation, grid: np.ndarray, kind: str):
+def voxel_grid_message(header, part: PartObservation, grid: np.ndarray, kind: str,
+                       height_range_m: float = 0.008):
     """VoxelGrid of an inspected part: the grid's centre and axes are the part's box."""
     from array import array
 
     from gan_anomaly_ros.msg import VoxelGrid
 
-    from ..perception.part_voxels import part_grid_extent
+    from ..perception.part_voxels import voxel_sizes
 
     fields = part_fields(part)
     resolution = int(grid.shape[-1])
     data = array("f")
     data.frombytes(np.ascontiguousarray(grid, "<f4").tobytes())
+    side, height = voxel_sizes(part, resolution, kind, height_range_m)
     return VoxelGrid(header=header, pose=fields["part_pose"], resolution=resolution,
-                     voxel_size=part_grid_extent(part) / resolution, kind=kind, data=data)
+                     voxel_size=side, voxel_height=height, kind=kind, data=data)
 
 
 def voxel_grid_array(message) -> np.ndarray:
@@ -158,6 +160,15 @@ def voxel_anomaly_cloud(header, part_cloud_message, voxel_message, unit_map: np.
         out[name] = points[name]
     local = points_in_frame(points, voxel_message.pose)
     r = int(voxel_message.resolution)
+    if voxel_message.kind == "relative_height":
+        # Levels are heights about the top face, not the box's z: a point takes its column's
+        # largest value (the map of a height field is a map per column).
+        columns = np.floor(local[:, :2] / voxel_message.voxel_size + r / 2).astype(np.int64)
+        inside = ((columns >= 0) & (columns < r)).all(axis=1)
+        out["anomaly"] = 0.0
+        ix, iy = columns[inside].T
+        out["anomaly"][inside] = unit_map.max(axis=0)[iy, ix]
+        return cloud_message(header, out), out
     index = np.floor(local / voxel_message.voxel_size + r / 2).astype(np.int64)
     inside = ((index >= 0) & (index < r)).all(axis=1)
     out["anomaly"] = 0.0
