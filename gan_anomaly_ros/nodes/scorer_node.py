@@ -233,6 +233,8 @@ class ScorerNode(Node):
         model's map lies in the part's own frame: put on the crop through the part's points."""
         if self.scorer.preprocessing.mode != "height":
             return result.anomaly_map, result.roi
+        if not result.is_anomaly and not (self.publish_images and self.anyone_watches()):
+            return result.anomaly_map, None  # no region to report, no picture to draw
         anomaly_map = height_map_on_image(message, result.anomaly_map, crop)
         roi = (strongest_region(anomaly_map, self.scorer.calibration.map_threshold)
                if result.is_anomaly else None)
