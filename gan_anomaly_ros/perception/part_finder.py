@@ -98,10 +98,12 @@ class PartObservation:
         return self.status is Status.INSPECTED
 
 
-def part_frame_points(part: PartObservation) -> np.ndarray:
-    """The part's points in its box frame (metres): origin at the box centre, axes the box's
-    (z up from the plane). Voxel grids and height maps are made in this frame."""
-    return (part.points.astype(np.float64) - part.centroid) @ part.rotation
+def part_frame_points(part: PartObservation, points: Optional[np.ndarray] = None) -> np.ndarray:
+    """The part's points (or other camera-frame ``points``, N x 3 metres) in its box frame:
+    origin at the box centre, axes the box's (z up from the plane). Voxel grids and height
+    maps are made in this frame."""
+    points = part.points if points is None else points
+    return (np.asarray(points, np.float64) - part.centroid) @ part.rotation
 
 
 def valid_depth(depth_m: np.ndarray, config: PartFinderConfig, out: Optional[np.ndarray] = None,

@@ -84,7 +84,7 @@ def part_height_mask(part: PartObservation, image_mask: np.ndarray, depth_m: np.
     rows, cols, depth = rows[valid], cols[valid], depth[valid]
     ray_u, ray_v = pixel_rays(intrinsics)
     points = np.stack([ray_u[cols] * depth, ray_v[rows] * depth, depth], axis=1)
-    local = (points - part.centroid) @ part.rotation
+    local = part_frame_points(part, points)
     mask = np.zeros(size * size, bool)
     mask[height_cells(local[:, :2], part_map_extent(part.size), size)] = True
     return mask.reshape(size, size)

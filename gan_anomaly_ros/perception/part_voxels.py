@@ -33,7 +33,7 @@ def voxel_sizes(part: PartObservation, resolution: int, kind: str,
     return side, side
 
 
-def part_voxel_grid(part: PartObservation, resolution: int = 32, kind: str = "tsdf",
+def part_voxel_grid(part: PartObservation, resolution: int = 32, kind: str = "relative_height",
                     height_range_m: float = 0.008) -> np.ndarray:
     """resolution^3 float32 grid [z, y, x] of an INSPECTED part (see voxels.py)."""
     if not part.inspected:

@@ -40,7 +40,8 @@ POINT_KINDS = ("tsdf", "occupancy")
 # The value of a voxel that holds nothing: free space in a tsdf, unoccupied in occupancy.
 EMPTY = {"tsdf": -1.0, "occupancy": 0.0, "relative_height": -1.0}
 
-__all__ = ["KINDS", "POINT_KINDS", "EMPTY", "voxel_grid", "voxel_centres", "height_field_grid"]
+__all__ = ["KINDS", "POINT_KINDS", "EMPTY", "voxel_grid", "voxel_centres", "column_tsdf",
+           "height_field_grid"]
 
 
 def voxel_centres(extent: float, resolution: int) -> np.ndarray:
@@ -101,11 +102,18 @@ def voxel_grid(points, extent: float, resolution: int = 32, kind: str = "tsdf",
     height = np.full(resolution * resolution, -np.inf)
     np.maximum.at(height, columns, points[inside, 2])
     height = height.reshape(resolution, resolution)
-    centres = voxel_centres(extent, resolution)
-    values = (height[None] - centres[:, None, None]) / (float(truncation_voxels) * voxel)
+    values = column_tsdf(height, voxel_centres(extent, resolution),
+                         float(truncation_voxels) * voxel)
     observed = np.isfinite(height)[None]
-    grid = np.where(observed, np.clip(values, -1.0, 1.0), EMPTY["tsdf"])
-    return grid.astype(np.float32)
+    return np.where(observed, values, EMPTY["tsdf"]).astype(np.float32)
+
+
+def column_tsdf(height: np.ndarray, centres: np.ndarray, truncation: float) -> np.ndarray:
+    """Surface heights per (y, x) column and the levels' centres (same unit) -> the
+    ``[z, y, x]`` truncated signed distance ``clip((h - z_c) / truncation, -1, 1)``: one
+    broadcast over the columns' levels, positive below the surface."""
+    values = (height[None] - centres[:, None, None]) / truncation
+    return np.clip(values, -1.0, 1.0)
 
 
 def height_field_grid(heights: np.ndarray, truncation_voxels: float = 2.0) -> np.ndarray:
@@ -117,6 +125,5 @@ def height_field_grid(heights: np.ndarray, truncation_voxels: float = 2.0) -> np
         raise ValueError(f"heights must be a square map of at least 8 x 8, got {heights.shape}")
     resolution = heights.shape[0]
     centres = voxel_centres(2.0, resolution)                  # level centres in [-1, 1]
-    level = 2.0 / resolution
-    values = (heights[None] - centres[:, None, None]) / (float(truncation_voxels) * level)
-    return np.clip(values, -1.0, 1.0).astype(np.float32)
+    truncation = float(truncation_voxels) * 2.0 / resolution
+    return column_tsdf(heights, centres, truncation).astype(np.float32)
