@@ -23,7 +23,8 @@ On that one dataset every variant is trained with `gan-anomaly train` and evalua
                  part): it cannot see these defects, its AUROC should be near chance (0.5);
 - f_anogan_rgbd: the default 2D model on colour + relative depth, part-centred crop;
 - f_anogan_height: the default 2D model on the part's relative-height map (--mode height,
-                 perception/part_heights.py): geometry only, in the part's own frame.
+                 perception/part_heights.py): geometry only, in the part's own frame; its
+                 default score for that mode (the memory of the encoder's 16 x 16 map).
 
 Further voxel settings (run them with --variants; each becomes a row of the "settings tried"
 table): voxel_gan_occupancy (occupancy grid instead of TSDF), voxel_gan_native / _top10 /
@@ -59,6 +60,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gan_anomaly_ros.data.synthetic import GEOMETRY_DEFECT_TYPES, write_dataset  # noqa: E402
+from gan_anomaly_ros.models import MODELS  # noqa: E402
+
+# f-AnoGAN's default score for images (its default for height maps is another).
+MODEL_DEFAULT_SCORE = MODELS["f_anogan"].default_score
 
 NAME = "geometry_defects"
 DATA = {"n_train": 360, "n_test_good": 40, "n_test_per_defect": 20, "seed": 0,
@@ -95,6 +100,11 @@ VARIANTS = {
                             "input": "voxel TSDF", "voxel": True},
     "voxel_gan_width32": {"args": VOXEL + ["--hparam", "base_width=32"],
                           "input": "voxel TSDF", "voxel": True},
+    # f_anogan_height rescored: f-AnoGAN's image default, and the critic's local memory.
+    "f_anogan_height_combined": {"rescore": "f_anogan_height", "input": "relative heights",
+                                 "score": MODEL_DEFAULT_SCORE},
+    "f_anogan_height_critic3": {"rescore": "f_anogan_height", "input": "relative heights",
+                                "score": "memory:network=critic,layer=-3,reduce=max"},
 }
 # No learning: nearest-neighbour distance of the test input to the normal training inputs
 # (as benchmarks/nn_floor.py), what the representation alone separates.
@@ -366,6 +376,9 @@ def main(argv=None) -> int:
                                       r["epochs"]))
     voxel_rows = sorted((r for r in results.values() if r["input"].startswith("voxel")),
                         key=lambda r: (r["epochs"], order[r["variant"]]))
+    height_rows = sorted((r for r in results.values()
+                          if r["input"].startswith("relative heights")),
+                         key=lambda r: (order[r["variant"]], r.get("seed", 0)))
     verdicts = []
     for r in sorted((r for r in results.values()
                      if r["variant"] in ("voxel_gan", "voxel_gan_relative")),
@@ -396,7 +409,8 @@ def main(argv=None) -> int:
             f"{table(main_rows, types)}\n\n"
             + ("\n".join(verdicts) + "\n\n" if verdicts else "")
             + f"Frames left out: {'; '.join(left_out) or 'none'}\n\n"
-            + f"## Voxel settings tried\n\n{table(voxel_rows, types)}\n\n{notes}\n\n"
+            + f"## Voxel settings tried\n\n{table(voxel_rows, types)}\n\n"
+            + f"## Height-map settings tried\n\n{table(height_rows, types)}\n\n{notes}\n\n"
             "Rows come from every run recorded in "
             f"{results_file.name} (with each row's train / eval commands). Last command: "
             f"`python benchmarks/geometry_defects.py {' '.join(command_args)}`"

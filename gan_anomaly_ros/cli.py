@@ -173,7 +173,7 @@ def _check_model_settings(config, preprocessing) -> None:
 
     size = check_patch_size(config.patch_size, preprocessing.size)
     model = create_model(config.model, preprocessing.channels, size, **config.hparams)
-    model.set_score(config.score or model.default_score)
+    model.set_score(config.score or model.default_score_for(preprocessing.mode))
 
 
 def cmd_models(args) -> int:

@@ -213,6 +213,9 @@ def test_a_height_model_is_drawn_back_on_the_image_and_the_part(height_checkpoin
     """Camera -> preprocess (part, relative-height map) -> scorer (f-AnoGAN on heights)
     across processes: verdicts with the centroid, and the map, made in the part's own frame,
     put back on the image (heatmap, overlay) and on the part's points (anomaly cloud)."""
+    from gan_anomaly_ros.checkpoint import load_checkpoint
+    from gan_anomaly_ros.models import MODELS
+    from gan_anomaly_ros.models.score_heads import ScoreSpec
     from gan_anomaly_ros.ros.image_conversion import image_to_rgb
     from gan_anomaly_ros.ros.point_cloud import cloud_array
 
@@ -225,6 +228,9 @@ def test_a_height_model_is_drawn_back_on_the_image_and_the_part(height_checkpoin
     output = {name: "".join(lines)[-2000:] for name, lines in running.output.items()}
     assert done(listener), output
     assert all(code == 0 for code in codes.values()), (codes, output)
+    # Trained without --score: f-AnoGAN's default for height maps.
+    assert load_checkpoint(height_checkpoint).model.score_spec == \
+        ScoreSpec.parse(MODELS["f_anogan"].default_score_for("height"))
     for score in listener.scores:
         assert score.status == score.INSPECTED and score.model_name == "f_anogan"
         assert np.isfinite(score.score) and 0.45 < score.centroid.z < 0.55

@@ -58,3 +58,16 @@ def test_every_model_takes_sizes_that_are_not_powers_of_two(name, size):
 def test_sizes_that_no_stack_can_build_are_refused_with_the_valid_ones():
     with pytest.raises(ValueError, match=r"image size must be one of \[32, 40, 48"):
         create_model("ganomaly", 3, 100)
+
+
+def test_a_model_may_default_to_another_score_for_one_kind_of_input():
+    """f-AnoGAN's default for relative-height maps is the encoder's local memory (chosen on
+    benchmarks/geometry_defects.py); every other mode, and every other model, keeps its
+    image default."""
+    f_anogan = MODELS["f_anogan"]
+    assert f_anogan.default_score_for("height") == "memory:network=encoder,layer=-3,reduce=max"
+    for mode in ("rgb", "gray", "rgbd"):
+        assert f_anogan.default_score_for(mode) == f_anogan.default_score
+    for name, model in MODELS.items():
+        if name != "f_anogan":
+            assert model.default_score_for("height") == model.default_score

@@ -42,12 +42,21 @@ class AnomalyModel(nn.Module, ABC):
     # The score `gan-anomaly train` gives this model when none is named: the best candidate on
     # the benchmark (benchmarks/score_candidates.py; README, "Scores").
     default_score = "native"
+    # Where the benchmark chose another default for one kind of input: preprocessing mode ->
+    # score (see default_score_for).
+    default_scores_by_mode: Dict[str, str] = {}
     # 2: inputs B x C x S x S and maps B x S x S; 3: voxel grids B x C x R x R x R, maps
     # B x R x R x R (models/voxel_gan; no memory scores, no patch mode).
     spatial_dims = 2
     # True when ``infer`` (the native score) searches the latent space at test time (AnoGAN's
     # mapping): autograd and an optimiser inside inference, which no exported graph can hold.
     searches_latent = False
+
+    @classmethod
+    def default_score_for(cls, mode: str) -> str:
+        """The score `gan-anomaly train` gives this model for inputs of preprocessing ``mode``
+        when none is named."""
+        return cls.default_scores_by_mode.get(mode, cls.default_score)
 
     def __init__(self, channels: int, size: int, **hparams):
         super().__init__()

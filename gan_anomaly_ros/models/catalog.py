@@ -52,6 +52,8 @@ def describe_models(models: Dict[str, Type[AnomalyModel]]) -> List[str]:
     for name, model_class in models.items():
         lines.append(f"{name}: {summary(model_class)}")
         lines.append(f"    default score: {model_class.default_score}")
+        for mode, spec in model_class.default_scores_by_mode.items():
+            lines.append(f"    default score for --mode {mode}: {spec}")
         defaults = ", ".join(f"{key}={value!r}" for key, value in
                              hparam_defaults(model_class).items())
         lines.append(f"    hparams: {defaults}")

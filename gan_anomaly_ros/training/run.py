@@ -218,7 +218,7 @@ class TrainingRun:
                              f"preprocessing mode {preprocessing.mode!r} gives "
                              f"{preprocessing.spatial_dims}D ones (voxel grids need a voxel "
                              "model such as voxel_gan)")
-        self.model.set_score(config.score or self.model.default_score)
+        self.model.set_score(config.score or self.model.default_score_for(preprocessing.mode))
         self.score_fitted_epoch = None
         if self.info.enabled:
             distributed.broadcast_model(self.model)
