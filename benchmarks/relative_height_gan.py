@@ -12,8 +12,9 @@ artefacts), a model of the zoo trains on the normal training parts with its defa
 (``train_on_inputs``, the trainer `gan-anomaly train` runs, 10 % held out), and the test parts are scored with its default score and
 with the other memory scores listed, printing image AUROC overall and per defect type.
 
-This is a measurement on arrays, not yet a preprocessing mode of the package: nodes and
-`gan-anomaly train` do not produce this input.
+This was the measurement on arrays that led to preprocessing mode `height`
+(perception/part_heights.py, which bins only the occupied cells for the top-face level);
+benchmarks/geometry_defects.py measures that mode through `gan-anomaly train` / `eval`.
 """
 
 from __future__ import annotations
