@@ -21,7 +21,15 @@ Runs (each `gan-anomaly train` + `gan-anomaly eval` as subprocesses, same epochs
 - part_random_rot30 (optional, --runs): part_random with --augment rotate=30 (random
   placement turns the part by any yaw, the part crop centres it but does not turn it back;
   the bolt pattern repeats every 60 degrees);
-- fixed_centered (optional, --runs): the fixed centre crop on the centred set, where it fits.
+- fixed_centered (optional, --runs): the fixed centre crop on the centred set, where it fits;
+- height_centered / height_random (optional, --runs): the same model on the parts'
+  relative-height maps (--mode height, in the part's own frame, geometry only: it cannot see
+  colour-only defects such as stains).
+
+When part_X and height_X checkpoints both exist for a placement X, a "both models" line
+scores every test part with the two and takes the larger of their calibrated logits
+((score - threshold) / scale, so either model's threshold still means "anomalous"): what a
+cell running the colour and the height model side by side would see.
 
 The table and the markdown show every run stored for the same --epochs and --size, so
 optional runs added later join the default ones.
@@ -67,8 +75,44 @@ RUNS = {
     "fixed_centered": {"placement": "centered",
                        "args": MODEL + ["--crop", "fixed", "--center-crop", "0.4"],
                        "input": "RGB-D, fixed centre crop 0.4"},
+    "height_centered": {"placement": "centered",
+                        "args": ["--model", "f_anogan", "--mode", "height"],
+                        "input": "relative heights"},
+    "height_random": {"placement": "random", "args": ["--model", "f_anogan", "--mode", "height"],
+                      "input": "relative heights"},
 }
 DEFAULT_RUNS = "part_centered,part_random,fixed_random"
+
+
+def both_models(out: Path, placement: str, epochs: int, size: int):
+    """Image AUROC (overall, per type) of max(calibrated logit) of the part-crop and the
+    height model on the test parts of ``placement``; None without both checkpoints."""
+    import numpy as np
+
+    from gan_anomaly_ros.data.folders import prepare_split
+    from gan_anomaly_ros.metrics import auroc
+    from gan_anomaly_ros.scoring import Scorer
+
+    paths = [out / "checkpoints" / f"{run}_{placement}_e{epochs}_s{size}.safetensors"
+             for run in ("part", "height")]
+    if not all(p.exists() for p in paths):
+        return None
+    logits, labels = [], {}
+    for path in paths:
+        scorer = Scorer(path, "cpu")
+        split = prepare_split(out / "data" / placement, "test", scorer.preprocessing,
+                              progress=False)
+        calibration = scorer.calibration
+        logits.append({str(f.rgb_path): (r.score - calibration.threshold) / calibration.scale
+                       for f, r in zip(split.files, scorer.score_batch(split.inputs))})
+        labels.update({str(f.rgb_path): n for f, n in zip(split.files, split.label_names)})
+    keys = sorted(set(logits[0]) & set(logits[1]))
+    score = np.array([max(logits[0][k], logits[1][k]) for k in keys])
+    names = np.array([labels[k] for k in keys])
+    good = score[names == "good"]
+    per_type = {t: auroc(np.r_[np.zeros(len(good)), np.ones(int((names == t).sum()))],
+                         np.r_[good, score[names == t]]) for t in sorted(set(names) - {"good"})}
+    return auroc((names != "good").astype(int), score), per_type
 
 
 def main(argv=None) -> int:
@@ -124,10 +168,20 @@ def main(argv=None) -> int:
         verdicts.append(f"Part crop, random - centred placement: {diff:+.3f} image AUROC "
                         f"(target: within {TOLERANCE:.2f}): "
                         f"{'met' if abs(diff) <= TOLERANCE else 'MISSED'}.")
+    if "height_centered" in by_name and "height_random" in by_name:
+        diff = by_name["height_random"]["image_auroc"] - \
+            by_name["height_centered"]["image_auroc"]
+        verdicts.append(f"Height maps, random - centred placement: {diff:+.3f} image AUROC.")
     if "fixed_random" in by_name and "part_random" in by_name:
         diff = by_name["fixed_random"]["image_auroc"] - by_name["part_random"]["image_auroc"]
         verdicts.append(f"Random placement, fixed centre crop - part crop: {diff:+.3f} image "
                         "AUROC.")
+    for placement in ("centered", "random"):
+        found = both_models(out, placement, args.epochs, args.size)
+        if found is not None:
+            types = ", ".join(f"{t} {v:.3f}" for t, v in found[1].items())
+            verdicts.append(f"Both models (part crop RGB-D + heights, max calibrated logit), "
+                            f"{placement}: {found[0]:.3f} ({types}).")
     left_out = [f"{r['variant']}: train {r.get('train_left_out')}, test "
                 f"{r.get('test_left_out')} {r.get('test_left_out_status') or ''}"
                 for r in rows if r.get("train_left_out") or r.get("test_left_out")]
