@@ -27,9 +27,10 @@ Runs (each `gan-anomaly train` + `gan-anomaly eval` as subprocesses, same epochs
   colour-only defects such as stains).
 
 When part_X and height_X checkpoints both exist for a placement X, a "both models" line
-scores every test part with the two and takes the larger of their calibrated logits
-((score - threshold) / scale, so either model's threshold still means "anomalous"): what a
-cell running the colour and the height model side by side would see.
+scores every test part with the two and fuses their verdicts by the rule of
+verdict_fusion_node (gan_anomaly_ros/fusion.py: the larger of the calibrated logits as the
+score, anomalous when either model's own threshold says so): what a cell running the colour
+and the height model side by side (`geometry_model:=`) sees.
 
 The table and the markdown show every run stored for the same --epochs and --size, so
 optional runs added later join the default ones.
@@ -85,34 +86,46 @@ DEFAULT_RUNS = "part_centered,part_random,fixed_random"
 
 
 def both_models(out: Path, placement: str, epochs: int, size: int):
-    """Image AUROC (overall, per type) of max(calibrated logit) of the part-crop and the
-    height model on the test parts of ``placement``; None without both checkpoints."""
+    """The two models' fused verdicts on the test parts of ``placement``, by the rule that
+    verdict_fusion_node runs (fusion.fuse: the larger calibrated logit as the score, anomalous
+    when either model says so) -> (image AUROC, per-type AUROC, F1 and accuracy of the fused
+    decision); None without both checkpoints."""
     import numpy as np
 
     from gan_anomaly_ros.data.folders import prepare_split
+    from gan_anomaly_ros.fusion import ModelVerdict, fuse
     from gan_anomaly_ros.metrics import auroc
     from gan_anomaly_ros.scoring import Scorer
+    from gan_anomaly_ros.sorting import INSPECTED
 
+    sources = ("part", "height")
     paths = [out / "checkpoints" / f"{run}_{placement}_e{epochs}_s{size}.safetensors"
-             for run in ("part", "height")]
+             for run in sources]
     if not all(p.exists() for p in paths):
         return None
-    logits, labels = [], {}
-    for path in paths:
+    verdicts, labels = {}, {}
+    for source, path in zip(sources, paths):
         scorer = Scorer(path, "cpu")
         split = prepare_split(out / "data" / placement, "test", scorer.preprocessing,
                               progress=False)
         calibration = scorer.calibration
-        logits.append({str(f.rgb_path): (r.score - calibration.threshold) / calibration.scale
-                       for f, r in zip(split.files, scorer.score_batch(split.inputs))})
+        for f, r in zip(split.files, scorer.score_batch(split.inputs)):
+            verdicts.setdefault(str(f.rgb_path), []).append(ModelVerdict(
+                source, INSPECTED, r.is_anomaly,
+                calibration.normalize(r.score)))
         labels.update({str(f.rgb_path): n for f, n in zip(split.files, split.label_names)})
-    keys = sorted(set(logits[0]) & set(logits[1]))
-    score = np.array([max(logits[0][k], logits[1][k]) for k in keys])
+    keys = sorted(k for k, v in verdicts.items() if len(v) == len(sources))
+    fused = [fuse(verdicts[k], sources) for k in keys]
+    score = np.array([v.score for v in fused])
     names = np.array([labels[k] for k in keys])
     good = score[names == "good"]
     per_type = {t: auroc(np.r_[np.zeros(len(good)), np.ones(int((names == t).sum()))],
                          np.r_[good, score[names == t]]) for t in sorted(set(names) - {"good"})}
-    return auroc((names != "good").astype(int), score), per_type
+    truth = names != "good"
+    flagged = np.array([v.is_anomaly for v in fused])
+    true_positives = int((flagged & truth).sum())
+    f1 = 2 * true_positives / max(int(flagged.sum()) + int(truth.sum()), 1)
+    return auroc(truth.astype(int), score), per_type, f1, float((flagged == truth).mean())
 
 
 def main(argv=None) -> int:
@@ -180,8 +193,9 @@ def main(argv=None) -> int:
         found = both_models(out, placement, args.epochs, args.size)
         if found is not None:
             types = ", ".join(f"{t} {v:.3f}" for t, v in found[1].items())
-            verdicts.append(f"Both models (part crop RGB-D + heights, max calibrated logit), "
-                            f"{placement}: {found[0]:.3f} ({types}).")
+            verdicts.append(f"Both models (part crop RGB-D + heights, fused as "
+                            f"verdict_fusion_node does), {placement}: {found[0]:.3f} ({types}); "
+                            f"fused decision F1 {found[2]:.3f}, accuracy {found[3]:.3f}.")
     left_out = [f"{r['variant']}: train {r.get('train_left_out')}, test "
                 f"{r.get('test_left_out')} {r.get('test_left_out_status') or ''}"
                 for r in rows if r.get("train_left_out") or r.get("test_left_out")]

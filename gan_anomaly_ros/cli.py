@@ -289,10 +289,16 @@ def cmd_bringup(args) -> int:
     from .bringup import BringupError, run_until_interrupted
 
     replay = {"source": args.source, "rate": args.rate}
-    graph = inspection_graph(camera=args.camera, model=args.model, device=args.device,
-                             replay=replay, threshold=args.threshold, secure=args.secure,
-                             composed=args.composed, runtime=args.runtime,
-                             exported_model=args.exported_model, camera_queue=args.camera_queue)
+    try:
+        graph = inspection_graph(camera=args.camera, model=args.model, device=args.device,
+                                 replay=replay, threshold=args.threshold, secure=args.secure,
+                                 composed=args.composed, runtime=args.runtime,
+                                 exported_model=args.exported_model,
+                                 camera_queue=args.camera_queue,
+                                 geometry_model=args.geometry_model)
+    except ValueError as exc:  # settings that do not go together, e.g. composed + secure
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         return run_until_interrupted(graph)
     except BringupError as exc:
@@ -449,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
     bringup = sub.add_parser("bringup", help="start the node graph without `ros2 launch`")
     bringup.add_argument("--camera", choices=CAMERAS, default="replay")
     bringup.add_argument("--model", default="", help="checkpoint (default: the demo's model)")
+    bringup.add_argument("--geometry-model", default="",
+                         help="a second checkpoint (trained with --mode height, or voxels) "
+                              "scoring the same frames; /anomaly_score then carries both "
+                              "models' fused verdict")
     bringup.add_argument("--device", default="auto")
     bringup.add_argument("--source", default="synthetic",
                          help="replay source: synthetic, a dataset folder, or a rosbag2 of the "

@@ -26,6 +26,11 @@ HEATMAP_TOPIC = "/anomaly_heatmap"
 OVERLAY_TOPIC = "/anomaly_overlay"
 ANOMALY_CLOUD_TOPIC = "/anomaly_cloud"
 MARKERS_TOPIC = "/anomaly_markers"
+# With a geometry model beside the main one (inspection_graph(geometry_model=...)): each
+# scorer's verdicts on its own topic, fused by verdict_fusion_node into SCORE_TOPIC.
+COLOUR_SCORE_TOPIC = "/gan_anomaly/colour/anomaly_score"
+GEOMETRY_PREFIX = "/gan_anomaly/geometry"
+GEOMETRY_SCORE_TOPIC = f"{GEOMETRY_PREFIX}/anomaly_score"
 SORT_DECISION_TOPIC = "/sort_decision"
 PICK_TARGET_TOPIC = "/pick_target"
 
@@ -202,6 +207,33 @@ def scorer_node(model: str, device: str, threshold: Optional[float] = None,
                                 ("anomaly_markers", MARKERS_TOPIC)))
 
 
+def retargeted(spec: NodeSpec, name: str, targets: Dict[str, str]) -> NodeSpec:
+    """The node under another name, with some of its topics remapped elsewhere (``targets``:
+    the node's own topic name -> where it goes): a second scorer beside the first."""
+    from dataclasses import replace
+
+    return replace(spec, name=name, remappings=tuple(
+        (source, targets.get(source, target)) for source, target in spec.remappings))
+
+
+def geometry_nodes(model: str, device: str, camera: CameraSettings,
+                   camera_queue: Optional[int] = None) -> List[NodeSpec]:
+    """A second preprocess + scorer pair for a geometry model (e.g. `--mode height`) on the
+    same camera, its topics under GEOMETRY_PREFIX, and the node that fuses the two scorers'
+    verdicts into SCORE_TOPIC."""
+    model_input = f"{GEOMETRY_PREFIX}/model_input"
+    scorer = scorer_node(model, device)
+    own_topics = {source: f"{GEOMETRY_PREFIX}/{source}" for source, _ in scorer.remappings}
+    fusion = NodeSpec(executable="verdict_fusion_node", name="verdict_fusion",
+                      module=f"{PACKAGE}.nodes.verdict_fusion_node",
+                      remappings=(("colour/anomaly_score", COLOUR_SCORE_TOPIC),
+                                  ("geometry/anomaly_score", GEOMETRY_SCORE_TOPIC),
+                                  ("anomaly_score", SCORE_TOPIC)))
+    return [retargeted(preprocess_node(model, camera, camera_queue), "preprocess_geometry",
+                       {"model_input": model_input}),
+            retargeted(scorer, "scorer_geometry", own_topics), fusion]
+
+
 def composed_inspection_node(preprocess: NodeSpec, scorer: NodeSpec) -> NodeSpec:
     """preprocess and scorer in one process (nodes/inspection_composed.py): the model input is
     handed over in memory instead of serialised through DDS. Same node code, same names,
@@ -237,21 +269,32 @@ def inspection_graph(camera: str = "replay", model: str = "", device: str = "aut
                      realsense: CameraSettings = DEFAULT_CAMERA, secure: bool = False,
                      composed: bool = False, runtime: str = "eager", exported_model: str = "",
                      camera_queue: Optional[int] = None,
-                     scorer_queue: Optional[int] = None) -> Graph:
+                     scorer_queue: Optional[int] = None, geometry_model: str = "") -> Graph:
     """The whole pipeline: camera (RealSense or replay) -> preprocess -> scorer. The replay
     camera publishes on the default RealSense topics; ``realsense`` names another camera.
-    ``composed``: preprocess and scorer in one process (composed_inspection_node)."""
+    ``composed``: preprocess and scorer in one process (composed_inspection_node).
+    ``geometry_model``: a second model (trained with `--mode height` or voxels) scores the
+    same frames beside ``model`` and verdict_fusion_node publishes one verdict per frame on
+    SCORE_TOPIC (geometry_nodes); ``model``'s pictures stay on the usual topics, the second
+    model's are under GEOMETRY_PREFIX; ``threshold`` applies to ``model``."""
     if camera not in CAMERAS:
         raise ValueError(f"camera must be one of {CAMERAS}, got {camera!r}")
     if composed and secure:
         raise ValueError("secure needs one process per node (an SROS2 enclave is per "
                          "process): use separate processes (composed false) with secure")
+    if geometry_model and secure:
+        raise ValueError("secure with a geometry model: config/sros2/policy.xml has no "
+                         "enclaves for the second scorer and the fusion node yet")
     model = str(model or default_model_path())
     topics = realsense if camera == "realsense" else DEFAULT_CAMERA
-    nodes = [preprocess_node(model, topics, camera_queue),
-             scorer_node(model, device, threshold, runtime, exported_model, scorer_queue)]
+    scorer = scorer_node(model, device, threshold, runtime, exported_model, scorer_queue)
+    if geometry_model:
+        scorer = retargeted(scorer, scorer.name, {"anomaly_score": COLOUR_SCORE_TOPIC})
+    nodes = [preprocess_node(model, topics, camera_queue), scorer]
     if composed:
         nodes = [composed_inspection_node(*nodes)]
+    if geometry_model:
+        nodes += geometry_nodes(str(geometry_model), device, topics, camera_queue)
     includes = []
     if camera == "replay":
         nodes.insert(0, replay_camera_node(**(replay or {})))

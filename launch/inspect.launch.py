@@ -23,6 +23,8 @@ from gan_anomaly_ros.graph import (CAMERAS, CameraSettings, default_model_path,
 ARGUMENTS = [
     ("camera", "realsense", "camera source: realsense (realsense2_camera) or replay", CAMERAS),
     ("model", "", f"checkpoint (.safetensors); empty: {default_model_path()}", None),
+    ("geometry_model", "", "a second checkpoint (trained with --mode height, or voxels) scoring "
+     "the same frames; /anomaly_score then carries both models' fused verdict", None),
     ("device", "auto", "inference device: auto, cpu or cuda", None),
     ("source", "synthetic", "replay source: synthetic or an MVTec-layout folder", None),
     ("rate", "5.0", "replay rate in Hz", None),
@@ -100,7 +102,8 @@ def _graph_actions(context):
                              secure=value["secure"] == "true",
                              composed=value["composed"] == "true",
                              runtime=value["runtime"], exported_model=value["exported_model"],
-                             camera_queue=int(value["camera_queue"]))
+                             camera_queue=int(value["camera_queue"]),
+                             geometry_model=value["geometry_model"])
     # First, so that the camera driver and every node start with it (graph.dds_environment).
     actions = [SetEnvironmentVariable(name, value) for name, value in graph.environment.items()]
     actions += [_include(include) for include in graph.includes] + [_node(n) for n in graph.nodes]

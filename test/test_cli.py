@@ -189,3 +189,11 @@ def test_the_demo_retrains_a_default_model_made_with_older_settings(small_checkp
 
     assert not default_model_is_current(small_checkpoint)  # a GANomaly, not the demo's model
     assert "older demo settings" in capsys.readouterr().out
+
+
+def test_bringup_refuses_settings_that_do_not_go_together(capsys):
+    """Before any node starts: a message naming the settings, exit 2."""
+    assert gan_anomaly(["bringup", "--secure", "--composed"]) == 2
+    assert "secure needs one process per node" in capsys.readouterr().err
+    assert gan_anomaly(["bringup", "--secure", "--geometry-model", "/h.safetensors"]) == 2
+    assert "secure with a geometry model" in capsys.readouterr().err

@@ -17,7 +17,8 @@ from gan_anomaly_ros.perception.preprocessing import PreprocessConfig, Preproces
 
 def test_core_imports_no_rclpy():
     code = ("import sys, gan_anomaly_ros.training, gan_anomaly_ros.scoring, gan_anomaly_ros.cli, "
-            "gan_anomaly_ros.evaluation, gan_anomaly_ros.graph, gan_anomaly_ros.bringup; "
+            "gan_anomaly_ros.evaluation, gan_anomaly_ros.graph, gan_anomaly_ros.bringup, "
+            "gan_anomaly_ros.fusion; "
             "assert 'rclpy' not in sys.modules, 'core imported rclpy'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -12,9 +12,9 @@ import pytest
 
 from gan_anomaly_ros.bringup import RunningGraph
 from gan_anomaly_ros.checkpoint import file_id
-from gan_anomaly_ros.graph import (ANOMALY_CLOUD_TOPIC, COLOR_TOPIC, DEFECT_MASK_TOPIC,
-                                   HEATMAP_TOPIC, MARKERS_TOPIC, OVERLAY_TOPIC, SCORE_TOPIC,
-                                   inspection_graph)
+from gan_anomaly_ros.graph import (ANOMALY_CLOUD_TOPIC, COLOR_TOPIC, COLOUR_SCORE_TOPIC,
+                                   DEFECT_MASK_TOPIC, GEOMETRY_SCORE_TOPIC, HEATMAP_TOPIC,
+                                   MARKERS_TOPIC, OVERLAY_TOPIC, SCORE_TOPIC, inspection_graph)
 from ros_peer import Peer
 
 pytestmark = pytest.mark.requires_ros
@@ -52,13 +52,18 @@ def stamp_of(message):
     return (message.header.stamp.sec, message.header.stamp.nanosec)
 
 
-def run_graph(model, ros_env, name: str, count: int, done, settle: float = 0.0):
+def run_graph(model, ros_env, name: str, count: int, done, settle: float = 0.0, listen=None,
+              **graph):
     """Bring the replay graph up with this model, listen until ``done(listener)`` (or 90 s or a
-    node fails), wait ``settle`` s more, stop it; -> (listener, running graph, exit codes)."""
+    node fails), wait ``settle`` s more, stop it; -> (listener, running graph, exit codes).
+    ``listen(peer)``: more subscriptions, made before the graph starts; ``graph``: more
+    inspection_graph arguments."""
     graph = inspection_graph(camera="replay", model=str(model), device="cpu",
                              replay={"source": "synthetic", "rate": 4.0, "synthetic_count": count,
-                                     "synthetic_defect_ratio": 0.5})
+                                     "synthetic_defect_ratio": 0.5}, **graph)
     listener = listen_to_graph(Peer(name))
+    if listen is not None:
+        listen(listener)
     running = RunningGraph(graph, env=ros_env, echo=False)
     deadline = time.monotonic() + 90
     try:
@@ -241,6 +246,55 @@ def test_a_height_model_is_drawn_back_on_the_image_and_the_part(height_checkpoin
     drawn = heatmap.any(axis=2)
     assert 0 < drawn.mean() < 0.5, "the heatmap covers the part's crop, not the whole image"
     assert image_to_rgb(listener.images[OVERLAY_TOPIC]).shape == heatmap.shape
+
+
+def test_a_colour_and_a_height_model_give_one_verdict_per_frame(small_checkpoint,
+                                                                height_checkpoint, ros_env):
+    """geometry_model: two preprocess + scorer pairs on the same camera and the fusion node,
+    all separate processes: /anomaly_score carries one verdict per frame, anomalous exactly
+    when either model's verdict on that frame was, inspected only when both inspected it."""
+    from gan_anomaly_ros.msg import AnomalyScore
+    from gan_anomaly_ros.ros.qos import RELIABLE_OUT
+
+    per_model = {}
+
+    def listen_to_models(peer):
+        for source, topic in (("colour", COLOUR_SCORE_TOPIC),
+                              ("geometry", GEOMETRY_SCORE_TOPIC)):
+            peer.node.create_subscription(
+                AnomalyScore, topic, lambda m, s=source: per_model.setdefault(
+                    (s, stamp_of(m)), m), RELIABLE_OUT)
+
+    def answered_by_both(heard):
+        # The per-model topics match this listener later than /anomaly_score may: compare
+        # only frames whose three verdicts it heard.
+        return [s for s in heard.scores
+                if all((source, stamp_of(s)) in per_model for source in ("colour", "geometry"))]
+
+    def done(heard):
+        return sum(s.status == s.INSPECTED for s in answered_by_both(heard)) >= 3
+
+    listener, running, codes = run_graph(small_checkpoint, ros_env, "fusion_graph_listener", 6,
+                                         done, settle=1.0, listen=listen_to_models,
+                                         geometry_model=str(height_checkpoint))
+    output = {name: "".join(lines)[-2000:] for name, lines in running.output.items()}
+    assert {"preprocess_geometry", "scorer_geometry", "verdict_fusion"} <= set(output)
+    assert all(code == 0 for code in codes.values()), (codes, output)
+    assert len({stamp_of(s) for s in listener.scores}) == len(listener.scores)
+    for fused in listener.scores:
+        assert fused.model_name == "colour:ganomaly+geometry:f_anogan" or \
+            fused.status != fused.INSPECTED
+    compared = answered_by_both(listener)
+    assert sum(s.status == s.INSPECTED for s in compared) >= 3, output
+    for fused in compared:
+        pair = [per_model[(source, stamp_of(fused))] for source in ("colour", "geometry")]
+        if fused.status == fused.INSPECTED:
+            assert all(m.status == m.INSPECTED for m in pair)
+            assert fused.is_anomaly == any(m.is_anomaly for m in pair)
+            assert 0.45 < fused.centroid.z < 0.55
+        else:
+            assert fused.is_anomaly
+            assert any(m.status != m.INSPECTED for m in pair)
 
 
 def test_bringup_stops_its_nodes_on_sigterm(small_checkpoint, ros_env):

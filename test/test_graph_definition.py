@@ -54,6 +54,35 @@ def test_another_realsense_changes_the_driver_arguments_and_our_topics():
     assert ("color/image_raw", "/camera/camera/color/image_raw") in replay.nodes[1].remappings
 
 
+def test_a_geometry_model_gets_its_own_pair_and_one_fused_verdict_topic():
+    from gan_anomaly_ros.graph import (COLOUR_SCORE_TOPIC, GEOMETRY_PREFIX,
+                                       GEOMETRY_SCORE_TOPIC, SCORE_TOPIC)
+
+    graph = inspection_graph(camera="replay", model="/colour.safetensors",
+                             geometry_model="/height.safetensors")
+    nodes = {n.name: n for n in graph.nodes}
+    assert set(nodes) == {"replay_camera", "preprocess", "scorer", "preprocess_geometry",
+                          "scorer_geometry", "verdict_fusion"}
+    targets = {name: dict(n.remappings) for name, n in nodes.items()}
+    # Each scorer reads its own preprocess node's input and says its verdict on its own topic.
+    assert targets["scorer"]["anomaly_score"] == COLOUR_SCORE_TOPIC
+    assert targets["scorer_geometry"]["anomaly_score"] == GEOMETRY_SCORE_TOPIC
+    assert targets["scorer_geometry"]["model_input"] == \
+        targets["preprocess_geometry"]["model_input"] != targets["preprocess"]["model_input"]
+    assert all(t.startswith(GEOMETRY_PREFIX) for t in targets["scorer_geometry"].values())
+    assert "model:='/height.safetensors'" in ros_arguments(nodes["scorer_geometry"])
+    # Both preprocess nodes hear the same camera; only the fusion node publishes the verdict.
+    assert targets["preprocess_geometry"]["color/image_raw"] == \
+        targets["preprocess"]["color/image_raw"]
+    publishers = [name for name, t in targets.items() if t.get("anomaly_score") == SCORE_TOPIC]
+    assert publishers == ["verdict_fusion"]
+    assert targets["verdict_fusion"]["colour/anomaly_score"] == COLOUR_SCORE_TOPIC
+    assert targets["verdict_fusion"]["geometry/anomaly_score"] == GEOMETRY_SCORE_TOPIC
+    with pytest.raises(ValueError, match="geometry model"):
+        inspection_graph(camera="replay", model="/c.safetensors", secure=True,
+                         geometry_model="/h.safetensors")
+
+
 POLICY = Path(__file__).resolve().parents[1] / "config" / "sros2" / "policy.xml"
 
 

@@ -1,6 +1,8 @@
 """Single nodes in their own processes, driven over DDS: bad input, startup errors, replay."""
 
+import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -671,8 +673,6 @@ def test_replay_rate_changes_at_run_time_and_the_source_is_read_only(ros_env, pe
 
 def test_scorer_runs_an_exported_model_and_refuses_to_start_without_one(small_checkpoint, ros_env,
                                                                         peer, tmp_path):
-    from dataclasses import replace
-
     from gan_anomaly_ros.export.exporting import export_checkpoint
     from gan_anomaly_ros.export.verify import ATOL, RTOL
     from gan_anomaly_ros.msg import AnomalyScore, ModelInput
@@ -708,3 +708,60 @@ def test_scorer_runs_an_exported_model_and_refuses_to_start_without_one(small_ch
     verdict = next(s for s in scores if s.status == AnomalyScore.INSPECTED)
     eager = Scorer(small_checkpoint, "cpu").score_raw(raw.transpose(2, 0, 1))
     assert np.isclose(verdict.score, eager.score, rtol=RTOL, atol=ATOL)
+
+
+def test_the_fusion_node_pairs_verdicts_by_stamp_and_never_passes_an_unanswered_frame(
+        ros_env, peer):
+    """verdict_fusion_node as the graph starts it, fed verdicts over DDS: a frame is
+    anomalous when either model says so; a frame only one model answered goes out as
+    INVALID_INPUT after the timeout; a verdict arriving after that is dropped and counted."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from gan_anomaly_ros.graph import (COLOUR_SCORE_TOPIC, DEFAULT_CAMERA, GEOMETRY_SCORE_TOPIC,
+                                       SCORE_TOPIC, geometry_nodes)
+    from gan_anomaly_ros.msg import AnomalyScore
+    from gan_anomaly_ros.ros.qos import RELIABLE_OUT
+
+    fusion = replace(geometry_nodes("/g.safetensors", "cpu", DEFAULT_CAMERA)[-1],
+                     parameters={"timeout_s": 1.0})
+    fused = peer.listen(AnomalyScore, SCORE_TOPIC, RELIABLE_OUT)
+    peer.listen(DiagnosticArray, "/diagnostics")
+    colour = peer.node.create_publisher(AnomalyScore, COLOUR_SCORE_TOPIC, RELIABLE_OUT)
+    geometry = peer.node.create_publisher(AnomalyScore, GEOMETRY_SCORE_TOPIC, RELIABLE_OUT)
+    process = start_node(fusion, ros_env)
+
+    def verdict(sec, status, p, name):
+        message = AnomalyScore(status=status, score_normalized=p, model_name=name,
+                               is_anomaly=status == AnomalyScore.INSPECTED and p > 0.5)
+        message.header.stamp.sec = sec
+        message.header.frame_id = "camera_color_optical_frame"
+        return message
+
+    try:
+        wait_for_output(process, "fusing the verdicts", timeout=60)
+        peer.wait_for_subscribers([colour, geometry], process=process)
+        peer.wait_for_publishers([SCORE_TOPIC], process=process)
+        inspected, no_part = AnomalyScore.INSPECTED, AnomalyScore.NO_PART
+        colour.publish(verdict(1, inspected, 0.2, "rgbd"))      # good in colour ...
+        geometry.publish(verdict(1, inspected, 0.9, "height"))  # ... dented
+        colour.publish(verdict(2, inspected, 0.3, "rgbd"))
+        geometry.publish(verdict(2, inspected, 0.1, "height"))
+        colour.publish(verdict(3, inspected, 0.1, "rgbd"))      # geometry never answers
+        geometry.publish(verdict(4, no_part, 0.0, "height"))
+        colour.publish(verdict(4, no_part, 0.0, "rgbd"))
+        peer.wait_for(SCORE_TOPIC, 4, timeout=30, process=process)
+        geometry.publish(verdict(3, inspected, 0.1, "height"))  # too late
+        time.sleep(2.0)
+        counters = diagnostics_values(peer, "verdict_fusion")
+    finally:
+        stop_process(process)
+    by_stamp = {m.header.stamp.sec: m for m in fused}
+    assert sorted(by_stamp) == [1, 2, 3, 4] and len(fused) == 4, [m.header.stamp for m in fused]
+    assert by_stamp[1].status == inspected and by_stamp[1].is_anomaly
+    assert by_stamp[1].model_name == "colour:rgbd+geometry:height"
+    assert by_stamp[1].score == pytest.approx(math.log(9.0), rel=1e-5)
+    assert by_stamp[2].status == inspected and not by_stamp[2].is_anomaly
+    assert by_stamp[3].status == AnomalyScore.INVALID_INPUT and by_stamp[3].is_anomaly
+    assert by_stamp[3].status_detail == "no verdict from geometry"
+    assert by_stamp[4].status == no_part
+    assert counters.get("incomplete") == "1" and counters.get("late") == "1", counters

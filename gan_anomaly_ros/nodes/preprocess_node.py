@@ -28,6 +28,7 @@ from ..ros.image_conversion import ImageEncodingError, image_to_depth_m, image_t
 from ..ros.node_main import StartupError, run_node
 from ..ros.parameters import declare_dynamic, declare_model, declare_read_only, on_parameter_changes
 from ..ros.qos import CAMERA_QOS, RELIABLE_OUT, has_best_effort_publisher
+from ..ros.stamps import stamp_ns
 from ..ros.time_sync import subscribe_synchronized
 
 # Diagnostics counters of what reaches the synchroniser; "received" counts the matched sets,
@@ -65,10 +66,6 @@ def wall_time_msg() -> Time:
     """System time as a message: latency is measured across processes on one machine."""
     ns = time.time_ns()
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
-def stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def stamp_text(message) -> str:

@@ -39,14 +39,11 @@ from ..ros.latest_mailbox import LatestMailbox
 from ..ros.node_main import StartupError, run_node
 from ..ros.parameters import declare_dynamic, declare_model, declare_read_only, on_parameter_changes
 from ..ros.qos import SCORER_IN, RELIABLE_OUT
+from ..ros.stamps import stamp_ns
 from ..export import ExportError
 from ..scoring import RUNTIMES, InputMismatchError, Scorer
 
 NAN = float("nan")
-
-
-def stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class ScorerNode(Node):
