@@ -10,7 +10,7 @@ Datasets: the two shared industrial sets (../shared/datasets) and synthetic RGB-
 channels, written by the project's generator into <out>/data on first use). Every model runs
 with its defaults, the same on every dataset (no per-dataset tuning: what a user gets from
 `gan-anomaly train --model NAME`): 64 px, per-image standardised colour, 30 epochs, the
-model's default score. For each (model, dataset) it trains with `train_from_folder` (the code
+model's default score for the input (RGB, gray, RGB-D). For each (model, dataset) it trains with `train_from_folder` (the code
 `gan-anomaly train` runs), evaluates the test split with `evaluate_folder` (the code
 `gan-anomaly eval` runs, ROC curve and heatmap gallery included) and records image AUROC, pixel
 AUROC, F1 and accuracy at the default threshold, training time and ms per image. Two rows per
@@ -80,7 +80,8 @@ def preprocessing_for(name: str, args) -> PreprocessConfig:
 def run_model(model: str, dataset: str, args, previous: dict = None) -> dict:
     data = dataset_dir(dataset, args)
     checkpoint = Path(args.out) / "checkpoints" / f"{model}_{dataset}.safetensors"
-    score = args.score or MODELS[model].default_score
+    # What `gan-anomaly train --model NAME` gives on this kind of input.
+    score = args.score or MODELS[model].default_score_for(DATASETS[dataset]["mode"])
     if args.eval_only:  # keep the measured training time of the run that wrote the checkpoint
         train_seconds = (previous or {}).get("train_seconds",
                                              load_checkpoint(checkpoint).training["train_seconds"])

@@ -42,8 +42,14 @@ def default_model_is_current(path: Path) -> bool:
     except CheckpointError as exc:
         print(f"default model unusable ({exc}); training a new one")
         return False
+    from .models import MODELS
+    from .models.score_heads import ScoreSpec
+
     training = metadata.get("training", {})
+    # The model's default score for RGB-D today (a default model scored otherwise is retrained).
+    score = MODELS[DEMO_TRAINING["model"]].default_score_for(DEMO_PREPROCESSING["mode"])
     current = (metadata["model"]["name"] == DEMO_TRAINING["model"]
+               and ScoreSpec.from_any(metadata["model"].get("score")) == ScoreSpec.parse(score)
                and training.get("epochs") == DEMO_TRAINING["epochs"]
                and training.get("n_train", 0) + training.get("n_holdout", 0)
                == DEMO_DATASET["n_train"]

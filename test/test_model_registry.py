@@ -62,11 +62,14 @@ def test_sizes_that_no_stack_can_build_are_refused_with_the_valid_ones():
 
 def test_a_model_may_default_to_another_score_for_one_kind_of_input():
     """f-AnoGAN's default for relative-height maps is the encoder's local memory (chosen on
-    benchmarks/geometry_defects.py); every other mode, and every other model, keeps its
-    image default."""
+    benchmarks/geometry_defects.py), for RGB-D the critic's local memory (the combined
+    default's local half); every other mode, and every other model, keeps its image
+    default."""
     f_anogan = MODELS["f_anogan"]
     assert f_anogan.default_score_for("height") == "memory:network=encoder,layer=-3,reduce=max"
-    for mode in ("rgb", "gray", "rgbd"):
+    assert f_anogan.default_score_for("rgbd") == "memory:network=critic,reduce=top1"
+    assert f_anogan.default_score.startswith("combined(memory:network=critic,reduce=top1 + ")
+    for mode in ("rgb", "gray"):
         assert f_anogan.default_score_for(mode) == f_anogan.default_score
     for name, model in MODELS.items():
         if name != "f_anogan":
