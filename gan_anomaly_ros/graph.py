@@ -282,9 +282,6 @@ def inspection_graph(camera: str = "replay", model: str = "", device: str = "aut
     if composed and secure:
         raise ValueError("secure needs one process per node (an SROS2 enclave is per "
                          "process): use separate processes (composed false) with secure")
-    if geometry_model and secure:
-        raise ValueError("secure with a geometry model: config/sros2/policy.xml has no "
-                         "enclaves for the second scorer and the fusion node yet")
     model = str(model or default_model_path())
     topics = realsense if camera == "realsense" else DEFAULT_CAMERA
     scorer = scorer_node(model, device, threshold, runtime, exported_model, scorer_queue)
@@ -301,19 +298,23 @@ def inspection_graph(camera: str = "replay", model: str = "", device: str = "aut
     else:
         includes.append(realsense_include(realsense))
     if secure:
-        nodes = [with_enclave(node) for node in nodes]
+        # With a geometry model the main scorer may not publish verdicts itself: another
+        # identity, allowed only its own topic to the fusion node (config/sros2/policy.xml).
+        nodes = [with_enclave(node, COLOUR_SCORER_ENCLAVE if geometry_model and
+                              node.name == "scorer" else None) for node in nodes]
     return Graph(nodes=nodes, includes=includes, environment=dds_environment())
 
 
 ENCLAVE_ROOT = "/gan_anomaly"
+COLOUR_SCORER_ENCLAVE = "colour_scorer"
 
 
-def with_enclave(spec: NodeSpec) -> NodeSpec:
-    """The node with its SROS2 identity: enclave /gan_anomaly/<node name>, as in
+def with_enclave(spec: NodeSpec, enclave: Optional[str] = None) -> NodeSpec:
+    """The node with its SROS2 identity: enclave /gan_anomaly/<enclave or node name>, as in
     config/sros2/policy.xml (ROS_SECURITY_ENABLE=true and a keystore made from that policy)."""
     from dataclasses import replace
 
-    return replace(spec, enclave=f"{ENCLAVE_ROOT}/{spec.name}")
+    return replace(spec, enclave=f"{ENCLAVE_ROOT}/{enclave or spec.name}")
 
 
 def ros_arguments(spec: NodeSpec) -> List[str]:

@@ -195,5 +195,3 @@ def test_bringup_refuses_settings_that_do_not_go_together(capsys):
     """Before any node starts: a message naming the settings, exit 2."""
     assert gan_anomaly(["bringup", "--secure", "--composed"]) == 2
     assert "secure needs one process per node" in capsys.readouterr().err
-    assert gan_anomaly(["bringup", "--secure", "--geometry-model", "/h.safetensors"]) == 2
-    assert "secure with a geometry model" in capsys.readouterr().err

@@ -78,9 +78,6 @@ def test_a_geometry_model_gets_its_own_pair_and_one_fused_verdict_topic():
     assert publishers == ["verdict_fusion"]
     assert targets["verdict_fusion"]["colour/anomaly_score"] == COLOUR_SCORE_TOPIC
     assert targets["verdict_fusion"]["geometry/anomaly_score"] == GEOMETRY_SCORE_TOPIC
-    with pytest.raises(ValueError, match="geometry model"):
-        inspection_graph(camera="replay", model="/c.safetensors", secure=True,
-                         geometry_model="/h.safetensors")
 
 
 POLICY = Path(__file__).resolve().parents[1] / "config" / "sros2" / "policy.xml"
@@ -102,10 +99,12 @@ def policy_profiles():
     return profiles
 
 
-def test_secure_nodes_carry_the_enclaves_the_policy_defines():
+@pytest.mark.parametrize("geometry_model", ["", "/h.safetensors"])
+def test_secure_nodes_carry_the_enclaves_the_policy_defines(geometry_model):
     from gan_anomaly_ros.graph import sorting_client_node, with_enclave
 
-    graph = inspection_graph(camera="replay", model="/m.safetensors", secure=True)
+    graph = inspection_graph(camera="replay", model="/m.safetensors", secure=True,
+                             geometry_model=geometry_model)
     profiles = policy_profiles()
     for node in graph.nodes + [with_enclave(sorting_client_node())]:
         arguments = ros_arguments(node)
@@ -121,10 +120,16 @@ def test_secure_nodes_carry_the_enclaves_the_policy_defines():
         camera="replay", model="/m.safetensors").nodes)
 
 
-def test_only_the_scorer_may_publish_verdicts():
+def test_only_the_scorer_or_the_fusion_node_may_publish_verdicts():
     publishers = [path for path, (_, allowed) in policy_profiles().items()
                   if "/anomaly_score" in allowed["publish"]]
-    assert publishers == ["/gan_anomaly/scorer"]
+    assert publishers == ["/gan_anomaly/scorer", "/gan_anomaly/verdict_fusion"]
+    # With a geometry model the main scorer runs under another identity, which may not.
+    secure = inspection_graph(camera="replay", model="/m.safetensors", secure=True,
+                              geometry_model="/h.safetensors")
+    scorer = next(n for n in secure.nodes if n.name == "scorer")
+    assert scorer.enclave == "/gan_anomaly/colour_scorer"
+    assert "/anomaly_score" not in policy_profiles()[scorer.enclave][1]["publish"]
 
 
 def test_with_fast_dds_every_process_gets_the_large_data_profile():
