@@ -1,5 +1,7 @@
 """Does the part's colour survive random placement when it is seen in the part's own frame?
-(issue 8's placement target, a measurement on arrays before any new preprocessing mode)
+(issue 8's placement target: the measurement on arrays that led to preprocessing mode
+"part_colour", which part_crop_placement.py `--runs colour_centered,colour_random` measures
+through `gan-anomaly train` / `eval`)
 
     python benchmarks/orthographic_colour.py                 # colour, both placements
     python benchmarks/orthographic_colour.py --with-height   # colour + relative height

@@ -24,9 +24,12 @@ Runs (each `gan-anomaly train` + `gan-anomaly eval` as subprocesses, same epochs
 - fixed_centered (optional, --runs): the fixed centre crop on the centred set, where it fits;
 - height_centered / height_random (optional, --runs): the same model on the parts'
   relative-height maps (--mode height, in the part's own frame, geometry only: it cannot see
-  colour-only defects such as stains).
+  colour-only defects such as stains);
+- colour_centered / colour_random (optional, --runs): the same model on the parts'
+  orthographic colour view (--mode part_colour, in the part's own frame: no perspective).
 
-When part_X and height_X checkpoints both exist for a placement X, a "both models" line
+When part_X (or colour_X) and height_X checkpoints both exist for a placement X, a "both
+models" line
 scores every test part with the two and fuses their verdicts by the rule of
 verdict_fusion_node (gan_anomaly_ros/fusion.py: the larger of the calibrated logits as the
 score, anomalous when either model's own threshold says so): what a cell running the colour
@@ -81,11 +84,20 @@ RUNS = {
                         "input": "relative heights"},
     "height_random": {"placement": "random", "args": ["--model", "f_anogan", "--mode", "height"],
                       "input": "relative heights"},
+    "colour_centered": {"placement": "centered",
+                        "args": ["--model", "f_anogan", "--mode", "part_colour"],
+                        "input": "part colour (orthographic)"},
+    "colour_random": {"placement": "random",
+                      "args": ["--model", "f_anogan", "--mode", "part_colour"],
+                      "input": "part colour (orthographic)"},
 }
+# The colour runs that a "both models" line fuses with the height model: their name prefix
+# (<prefix>_<placement>) and what the line calls them.
+COLOUR_RUNS = {"part": "part crop RGB-D", "colour": "part colour"}
 DEFAULT_RUNS = "part_centered,part_random,fixed_random"
 
 
-def both_models(out: Path, placement: str, epochs: int, size: int):
+def both_models(out: Path, placement: str, epochs: int, size: int, colour_run: str = "part"):
     """The two models' fused verdicts on the test parts of ``placement``, by the rule that
     verdict_fusion_node runs (fusion.fuse: the larger calibrated logit as the score, anomalous
     when either model says so) -> (image AUROC, per-type AUROC, F1 and accuracy of the fused
@@ -98,7 +110,7 @@ def both_models(out: Path, placement: str, epochs: int, size: int):
     from gan_anomaly_ros.scoring import Scorer
     from gan_anomaly_ros.sorting import INSPECTED
 
-    sources = ("part", "height")
+    sources = (colour_run, "height")
     paths = [out / "checkpoints" / f"{run}_{placement}_e{epochs}_s{size}.safetensors"
              for run in sources]
     if not all(p.exists() for p in paths):
@@ -185,17 +197,25 @@ def main(argv=None) -> int:
         diff = by_name["height_random"]["image_auroc"] - \
             by_name["height_centered"]["image_auroc"]
         verdicts.append(f"Height maps, random - centred placement: {diff:+.3f} image AUROC.")
+    if "colour_centered" in by_name and "colour_random" in by_name:
+        diff = by_name["colour_random"]["image_auroc"] - \
+            by_name["colour_centered"]["image_auroc"]
+        verdicts.append(f"Part colour, random - centred placement: {diff:+.3f} image AUROC "
+                        f"(target: within {TOLERANCE:.2f}): "
+                        f"{'met' if abs(diff) <= TOLERANCE else 'MISSED'}.")
     if "fixed_random" in by_name and "part_random" in by_name:
         diff = by_name["fixed_random"]["image_auroc"] - by_name["part_random"]["image_auroc"]
         verdicts.append(f"Random placement, fixed centre crop - part crop: {diff:+.3f} image "
                         "AUROC.")
-    for placement in ("centered", "random"):
-        found = both_models(out, placement, args.epochs, args.size)
-        if found is not None:
-            types = ", ".join(f"{t} {v:.3f}" for t, v in found[1].items())
-            verdicts.append(f"Both models (part crop RGB-D + heights, fused as "
-                            f"verdict_fusion_node does), {placement}: {found[0]:.3f} ({types}); "
-                            f"fused decision F1 {found[2]:.3f}, accuracy {found[3]:.3f}.")
+    for colour_run, colour_name in COLOUR_RUNS.items():
+        for placement in ("centered", "random"):
+            found = both_models(out, placement, args.epochs, args.size, colour_run)
+            if found is not None:
+                types = ", ".join(f"{t} {v:.3f}" for t, v in found[1].items())
+                verdicts.append(f"Both models ({colour_name} + heights, fused as "
+                                f"verdict_fusion_node does), {placement}: {found[0]:.3f} "
+                                f"({types}); fused decision F1 {found[2]:.3f}, accuracy "
+                                f"{found[3]:.3f}.")
     left_out = [f"{r['variant']}: train {r.get('train_left_out')}, test "
                 f"{r.get('test_left_out')} {r.get('test_left_out_status') or ''}"
                 for r in rows if r.get("train_left_out") or r.get("test_left_out")]

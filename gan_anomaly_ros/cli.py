@@ -14,6 +14,7 @@ from .data.synthetic import ALL_DEFECT_TYPES, DEFECT_TYPES
 from .demo import DEMO_DATASET
 from .graph import CAMERAS, default_model_path, inspection_graph
 from .models import MODELS
+from .perception.preprocessing import MODES, PART_MODES
 
 
 
@@ -49,12 +50,14 @@ def _depth_range(text: str):
 
 
 def _add_preprocessing_args(parser):
-    parser.add_argument("--mode", choices=["rgb", "gray", "rgbd", "height", "voxel"],
+    parser.add_argument("--mode", choices=list(MODES),
                         default="rgb",
                         help="model input: colour, luminance, colour + depth, the part's "
                              "height map relative to its top face (geometry only, RGB-D "
-                             "data), or the part's voxel grid (voxel models; --size is then "
-                             "the grid resolution)")
+                             "data), the part's colour in its own frame (part_colour, RGB-D "
+                             "data: no perspective, for parts anywhere on the table), or the "
+                             "part's voxel grid (voxel models; --size is then the grid "
+                             "resolution)")
     parser.add_argument("--height-range", type=float, default=0.008, metavar="M",
                         help="height mode and relative_height voxels: relative height mapped "
                              "to [-1, 1], metres about the part's top face (default 0.008: "
@@ -127,7 +130,7 @@ def _crop_mode(args) -> str:
 
     if args.crop != "auto":
         return args.crop
-    if args.mode in ("height", "voxel"):  # made from the part: found in every frame
+    if args.mode in PART_MODES:  # made from the part: found in every frame
         return "part"
     if args.center_crop or args.crop_box:
         return "fixed"

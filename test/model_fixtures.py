@@ -51,10 +51,21 @@ HEIGHT_TRAINING = ["--model", "f_anogan", "--mode", "height", "--size", "32", "-
                    "--device", "cpu"]
 
 
+def map_checkpoint(mode, synthetic_dataset, tmp_path_factory):
+    path = tmp_path_factory.mktemp(f"{mode}_model") / f"{mode}.safetensors"
+    training = [mode if arg == "height" else arg for arg in HEIGHT_TRAINING]
+    assert gan_anomaly(["train", "--data", str(synthetic_dataset), "--out", str(path),
+                        *training]) == 0
+    return path
+
+
 @pytest.fixture(scope="session")
 def height_checkpoint(synthetic_dataset, tmp_path_factory):
     """A tiny f-AnoGAN on the parts' relative-height maps: for plumbing, not for accuracy."""
-    path = tmp_path_factory.mktemp("height_model") / "height.safetensors"
-    assert gan_anomaly(["train", "--data", str(synthetic_dataset), "--out", str(path),
-                        *HEIGHT_TRAINING]) == 0
-    return path
+    return map_checkpoint("height", synthetic_dataset, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def part_colour_checkpoint(synthetic_dataset, tmp_path_factory):
+    """A tiny f-AnoGAN on the parts' orthographic colour views: for plumbing."""
+    return map_checkpoint("part_colour", synthetic_dataset, tmp_path_factory)

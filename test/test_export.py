@@ -148,7 +148,7 @@ def small_checkpoint_file(path, name, config, score=None, **hparams):
 def checkpoints(tmp_path_factory):
     """f_anogan with the default model's kind of score (a combination of feature memories,
     RGB-D, standardised), GANomaly with its native score (gray), f_anogan on relative-height
-    maps, a voxel GAN."""
+    maps and on part colour views, a voxel GAN."""
     root = tmp_path_factory.mktemp("export")
     return {
         "f_anogan": small_checkpoint_file(
@@ -164,6 +164,10 @@ def checkpoints(tmp_path_factory):
             root / "f_anogan_height.safetensors", "f_anogan",
             PreprocessConfig(mode="height", size=32, crop_mode="part"), score="residual",
             base_width=8, latent_dim=16),
+        "f_anogan_part_colour": small_checkpoint_file(
+            root / "f_anogan_part_colour.safetensors", "f_anogan",
+            PreprocessConfig(mode="part_colour", size=32, crop_mode="part"),
+            score="memory:network=critic,layer=-3,reduce=top1", base_width=8, latent_dim=16),
         "voxel_gan": small_checkpoint_file(
             root / "voxel_gan.safetensors", "voxel_gan",
             PreprocessConfig(mode="voxel", size=16, crop_mode="part"), score="residual",
@@ -181,7 +185,8 @@ def exports(checkpoints):
 # -- exported runtimes score like eager ------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-@pytest.mark.parametrize("name", ["f_anogan", "ganomaly", "f_anogan_height", "voxel_gan"])
+@pytest.mark.parametrize("name", ["f_anogan", "ganomaly", "f_anogan_height",
+                                  "f_anogan_part_colour", "voxel_gan"])
 def test_exported_model_scores_like_eager(checkpoints, exports, name, fmt):
     path = exports[(name, fmt)]
     assert path == default_export_path(checkpoints[name], fmt) and path.is_file()

@@ -214,28 +214,32 @@ def test_the_3d_graph_scores_voxel_grids_of_the_part(voxel_checkpoint, ros_env):
     assert HEATMAP_TOPIC not in listener.images, "a voxel model has no image heatmap"
 
 
-def test_a_height_model_is_drawn_back_on_the_image_and_the_part(height_checkpoint, ros_env):
-    """Camera -> preprocess (part, relative-height map) -> scorer (f-AnoGAN on heights)
-    across processes: verdicts with the centroid, and the map, made in the part's own frame,
-    put back on the image (heatmap, overlay) and on the part's points (anomaly cloud)."""
+@pytest.mark.parametrize("mode", ["height", "part_colour"])
+def test_a_map_model_is_drawn_back_on_the_image_and_the_part(mode, request, ros_env):
+    """Camera -> preprocess (part, relative-height map or orthographic colour view) -> scorer
+    (f-AnoGAN on it) across processes: verdicts with the centroid, and the map, made in the
+    part's own frame, put back on the image (heatmap, overlay) and on the part's points
+    (anomaly cloud)."""
     from gan_anomaly_ros.checkpoint import load_checkpoint
     from gan_anomaly_ros.models import MODELS
     from gan_anomaly_ros.models.score_heads import ScoreSpec
     from gan_anomaly_ros.ros.image_conversion import image_to_rgb
     from gan_anomaly_ros.ros.point_cloud import cloud_array
 
+    checkpoint = request.getfixturevalue(f"{mode}_checkpoint")
+
     def done(heard):
         return len(heard.scores) >= 3 and {"cloud", "markers", HEATMAP_TOPIC,
                                            OVERLAY_TOPIC} <= set(heard.images)
 
-    listener, running, codes = run_graph(height_checkpoint, ros_env, "height_graph_listener",
-                                         4, done)
+    listener, running, codes = run_graph(checkpoint, ros_env, f"{mode}_graph_listener", 4,
+                                         done)
     output = {name: "".join(lines)[-2000:] for name, lines in running.output.items()}
     assert done(listener), output
     assert all(code == 0 for code in codes.values()), (codes, output)
-    # Trained without --score: f-AnoGAN's default for height maps.
-    assert load_checkpoint(height_checkpoint).model.score_spec == \
-        ScoreSpec.parse(MODELS["f_anogan"].default_score_for("height"))
+    # Trained without --score: f-AnoGAN's default for these maps.
+    assert load_checkpoint(checkpoint).model.score_spec == \
+        ScoreSpec.parse(MODELS["f_anogan"].default_score_for(mode))
     for score in listener.scores:
         assert score.status == score.INSPECTED and score.model_name == "f_anogan"
         assert np.isfinite(score.score) and 0.45 < score.centroid.z < 0.55

@@ -33,7 +33,8 @@ import sys
 from ..perception.frame_input import prepare_frame
 from ..perception.geometry import CameraIntrinsics, intrinsics_for_image
 from ..perception.part_heights import part_height_mask
-from ..perception.preprocessing import PreprocessConfig, crop_box_for, relative_depth_range
+from ..perception.preprocessing import (MAP_MODES, PreprocessConfig, crop_box_for,
+                                        relative_depth_range)
 from ..progress import track
 from .depth import DepthFormat, DepthFormatError, read_depth_image
 
@@ -199,7 +200,7 @@ def iter_prepared(frames: List[FrameFile], config: PreprocessConfig,
         prepared = prepare_frame(rgb, depth, intrinsics, config,
                                  find_part_in_frame=config.finds_part)
         mask = None
-        if prepared.inspected and config.mode == "height":  # the mask in the map's cells
+        if prepared.inspected and config.mode in MAP_MODES:  # the mask in the map's cells
             mask = part_height_mask(prepared.part, read_full_mask(frame, rgb.shape[:2]) > 127,
                                     depth, intrinsics, config.size)
         elif prepared.inspected:

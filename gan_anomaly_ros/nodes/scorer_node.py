@@ -31,7 +31,8 @@ from ..anomaly_map import display_scale, map_box_to_image, overlay_image, strong
 from ..checkpoint import CheckpointError
 from ..devices import DEVICE_CHOICES
 from ..perception.part_finder import Status
-from ..ros.part_messages import (NAN_POINT, anomaly_cloud, height_map_on_image, part_markers,
+from ..perception.preprocessing import MAP_MODES
+from ..ros.part_messages import (NAN_POINT, anomaly_cloud, part_map_on_image, part_markers,
                                  voxel_anomaly_cloud, voxel_grid_array)
 from ..ros.diagnostics import NodeHealth
 from ..ros.image_conversion import ImageEncodingError, image_to_numpy, image_to_rgb, numpy_to_image
@@ -226,13 +227,14 @@ class ScorerNode(Node):
             self.health.observe("images_ms", 1000 * (time.perf_counter() - started))
 
     def map_on_image(self, message: ModelInput, result, crop) -> tuple:
-        """(anomaly map over the image crop, its strongest region in map pixels). A height
-        model's map lies in the part's own frame: put on the crop through the part's points."""
-        if self.scorer.preprocessing.mode != "height":
+        """(anomaly map over the image crop, its strongest region in map pixels). A height or
+        part-colour model's map lies in the part's own frame: put on the crop through the
+        part's points."""
+        if self.scorer.preprocessing.mode not in MAP_MODES:
             return result.anomaly_map, result.roi
         if not result.is_anomaly and not (self.publish_images and self.anyone_watches()):
             return result.anomaly_map, None  # no region to report, no picture to draw
-        anomaly_map = height_map_on_image(message, result.anomaly_map, crop)
+        anomaly_map = part_map_on_image(message, result.anomaly_map, crop)
         roi = (strongest_region(anomaly_map, self.scorer.calibration.map_threshold)
                if result.is_anomaly else None)
         return anomaly_map, roi

@@ -2,8 +2,9 @@
 (data/folders.py) and the live preprocess node both call, so what was trained is what runs.
 
 With ``crop_mode="part"`` the crop is a square around the part that part_finder.py finds;
-mode "height" gets the part's relative-height map (part_heights.py, 1 x S x S) and voxel
-models the part's voxel grid (part_voxels.py, 1 x R x R x R) instead of a crop.
+mode "height" gets the part's relative-height map (part_heights.py, 1 x S x S), mode
+"part_colour" its orthographic colour view (part_colour.py, 3 x S x S) and voxel models the
+part's voxel grid (part_voxels.py, 1 x R x R x R) instead of a crop.
 With a fixed crop, the part is still looked for when depth is given (``find_part=True``, the
 default): the verdict then carries the part's pose, and a frame with no part or unusable depth
 is never scored as good.
@@ -19,10 +20,11 @@ import numpy as np
 from .geometry import CameraIntrinsics
 from .part_finder import (Box, FrameScratch, PartFinderConfig, PartObservation, PlaneHint,
                           Status, find_part, valid_depth)
+from .part_colour import part_colour_map
 from .part_heights import part_height_map
 from .part_voxels import part_voxel_grid
-from .preprocessing import (PreprocessConfig, PreprocessError, crop_box_for, preprocess_frame,
-                            resize_crop)
+from .preprocessing import (MAP_MODES, PreprocessConfig, PreprocessError, crop_box_for,
+                            preprocess_frame, resize_crop)
 
 
 @dataclass
@@ -88,10 +90,10 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
             grid = part_voxel_grid(part, config.size, config.voxel_kind, config.height_range_m)
             crop = part_crop_box(part.footprint, width, height, config.part_margin)
             return FrameInput(Status.INSPECTED, model_input=grid[None], crop=crop, part=part)
-        if config.mode == "height":  # likewise: the crop is where the map is drawn back
-            heights = part_height_map(part, config.size, config.height_range_m)
+        if config.mode in MAP_MODES:  # likewise: the crop is where the map is drawn back
             crop = part_crop_box(part.footprint, width, height, config.part_margin)
-            return FrameInput(Status.INSPECTED, model_input=heights[None], crop=crop, part=part)
+            return FrameInput(Status.INSPECTED, model_input=part_map(part, rgb, config),
+                              crop=crop, part=part)
         if config.crop_mode == "part":
             crop = part_crop_box(part.footprint, width, height, config.part_margin)
         else:
@@ -104,6 +106,13 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
     except PreprocessError as exc:
         return FrameInput(Status.INVALID_INPUT, str(exc), part=part)
     return FrameInput(Status.INSPECTED, model_input=model_input, crop=crop, part=part)
+
+
+def part_map(part: PartObservation, rgb: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """The model input of a map mode (MAP_MODES), C x S x S in [-1, 1]."""
+    if config.mode == "height":
+        return part_height_map(part, config.size, config.height_range_m)[None]
+    return part_colour_map(part, rgb, config.size)
 
 
 def _unusable_depth_in_crop(depth_m, crop: Box, config: PreprocessConfig,

@@ -8,6 +8,8 @@ A frame is an RGB image (HxWx3 uint8) and, optionally, an aligned depth image in
 - ``rgbd``: 4 channels, colour + depth relative to the median depth of the crop.
 - ``height``: 1 channel, the part's orthographic height map relative to its top face
   (perception/part_heights.py): geometry only, for defects colour does not show.
+- ``part_colour``: 3 channels, the part's orthographic colour view in the same cells,
+  standardised per part (perception/part_colour.py): colour without the perspective.
 - ``voxel``: 1 x S x S x S, the part's voxel grid (perception/voxels.py), for the 3D models.
 
 Depth is made relative because absolute distance changes with the table height and the
@@ -38,10 +40,13 @@ from PIL import Image
 from .voxels import KINDS as VOXEL_KINDS
 
 # "voxel": 1 channel, a size^3 grid of the part (perception/voxels.py), for the 3D models.
-MODES = {"rgb": 3, "gray": 1, "rgbd": 4, "height": 1, "voxel": 1}
+MODES = {"rgb": 3, "gray": 1, "rgbd": 4, "height": 1, "part_colour": 3, "voxel": 1}
 # Inputs made from the part that perception finds (not cut from the image): model-ready as
 # they come out of perception, and there is no input without a part.
-PART_MODES = ("height", "voxel")
+PART_MODES = ("height", "part_colour", "voxel")
+# Of those, the 2D maps in the part's box frame (part_heights.part_cells): masks are binned
+# into their cells, and their anomaly maps go back onto the image through the part's points.
+MAP_MODES = ("height", "part_colour")
 NORMALIZATIONS = ("none", "standardize")
 CROP_MODES = ("part", "fixed")
 # Standardised colour is divided by this many standard deviations to fit in [-1, 1].

@@ -136,11 +136,11 @@ def points_in_frame(points: np.ndarray, pose) -> np.ndarray:
     return (xyz - centre) @ rotation
 
 
-def height_map_on_image(message, anomaly_map: np.ndarray, crop) -> np.ndarray:
-    """A height model's map (S x S in the part's box frame, perception/part_heights.py) -> the
-    same values as an S x S map over the image ``crop``, through the part cloud of a
-    ModelInput: each point takes its map cell's value at its pixel. The 2D path (overlay,
-    anomaly cloud, region) then works as for any image model."""
+def part_map_on_image(message, anomaly_map: np.ndarray, crop) -> np.ndarray:
+    """A map model's map (height or part colour: S x S in the part's box frame,
+    perception/part_heights.py) -> the same values as an S x S map over the image ``crop``,
+    through the part cloud of a ModelInput: each point takes its map cell's value at its
+    pixel. The 2D path (overlay, anomaly cloud, region) then works as for any image model."""
     from ..anomaly_map import points_to_crop_map
     from ..perception.part_heights import height_cells, part_map_extent
 
