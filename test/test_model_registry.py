@@ -69,7 +69,7 @@ def test_a_model_may_default_to_another_score_for_one_kind_of_input():
     assert f_anogan.default_score_for("height") == "memory:network=encoder,layer=-3,reduce=max"
     assert f_anogan.default_score_for("rgbd") == "memory:network=critic,reduce=top1"
     assert f_anogan.default_score_for("part_colour") == \
-        "memory:network=critic,layer=-3,reduce=top1"
+        "memory:network=critic,layer=-3,reduce=top1,coreset=0.25"
     assert f_anogan.default_score.startswith("combined(memory:network=critic,reduce=top1 + ")
     for mode in ("rgb", "gray"):
         assert f_anogan.default_score_for(mode) == f_anogan.default_score
