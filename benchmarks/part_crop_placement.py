@@ -2,6 +2,9 @@
 
     python benchmarks/part_crop_placement.py               # data (once), train, eval, table
     python benchmarks/part_crop_placement.py --eval-only   # rescore the saved checkpoints
+    python benchmarks/part_crop_placement.py --runs colour_centered,colour_random --seed 1
+                                   # another training seed: rows, checkpoints and markdown
+                                   # (part_crop_placement_seed1.md) kept beside seed 0's
 
 Two synthetic RGB-D datasets that differ only in placement: "centered" (the part near the
 image centre, yaw within +-15 degrees) and "random" (anywhere on the table, any yaw); the same
@@ -97,7 +100,13 @@ COLOUR_RUNS = {"part": "part crop RGB-D", "colour": "part colour"}
 DEFAULT_RUNS = "part_centered,part_random,fixed_random"
 
 
-def both_models(out: Path, placement: str, epochs: int, size: int, colour_run: str = "part"):
+def seed_suffix(seed: int) -> str:
+    """Rows and checkpoints of training seeds other than 0 are kept beside seed 0's."""
+    return f"_seed{seed}" if seed else ""
+
+
+def both_models(out: Path, placement: str, epochs: int, size: int, colour_run: str = "part",
+                seed: int = 0):
     """The two models' fused verdicts on the test parts of ``placement``, by the rule that
     verdict_fusion_node runs (fusion.fuse: the larger calibrated logit as the score, anomalous
     when either model says so) -> (image AUROC, per-type AUROC, F1 and accuracy of the fused
@@ -111,8 +120,8 @@ def both_models(out: Path, placement: str, epochs: int, size: int, colour_run: s
     from gan_anomaly_ros.sorting import INSPECTED
 
     sources = (colour_run, "height")
-    paths = [out / "checkpoints" / f"{run}_{placement}_e{epochs}_s{size}.safetensors"
-             for run in sources]
+    paths = [out / "checkpoints" / f"{run}_{placement}_e{epochs}_s{size}{seed_suffix(seed)}"
+             ".safetensors" for run in sources]
     if not all(p.exists() for p in paths):
         return None
     verdicts, labels = {}, {}
@@ -166,14 +175,14 @@ def main(argv=None) -> int:
 
     for name in names:
         run = RUNS[name]
-        key = f"{name}_e{args.epochs}_s{args.size}"
+        key = f"{name}_e{args.epochs}_s{args.size}{seed_suffix(args.seed)}"
         log(f"=== {name} ({args.epochs} epochs, size {args.size})")
         row = train_and_eval(key, list(run["args"]) + ["--size", args.size, "--epochs",
                                                        args.epochs],
                              folders[run["placement"]], out, args, results.get(key))
         row.update(variant=name, input=f"{run['input']} {args.size} px",
                    placement=run["placement"], epochs=args.epochs, size=args.size,
-                   device=args.device, threads=args.threads)
+                   device=args.device, threads=args.threads, seed=args.seed)
         results[key] = row
         results_file.write_text(json.dumps({"dataset": spec, "machine": machine(),
                                             "rows": results}, indent=2))
@@ -182,7 +191,8 @@ def main(argv=None) -> int:
 
     order = {n: i for i, n in enumerate(RUNS)}
     rows = sorted((r for r in results.values() if r["epochs"] == args.epochs
-                   and r["size"] == args.size and r["variant"] in order),
+                   and r["size"] == args.size and r["variant"] in order
+                   and r.get("seed", 0) == args.seed),
                   key=lambda r: order[r["variant"]])
     by_name = {r["variant"]: r for r in rows}
     current = table(rows, list(DEFECT_TYPES), extra=(("placement", "placement"),),
@@ -209,7 +219,8 @@ def main(argv=None) -> int:
                         "AUROC.")
     for colour_run, colour_name in COLOUR_RUNS.items():
         for placement in ("centered", "random"):
-            found = both_models(out, placement, args.epochs, args.size, colour_run)
+            found = both_models(out, placement, args.epochs, args.size, colour_run,
+                                args.seed)
             if found is not None:
                 types = ", ".join(f"{t} {v:.3f}" for t, v in found[1].items())
                 verdicts.append(f"Both models ({colour_name} + heights, fused as "
@@ -231,11 +242,12 @@ def main(argv=None) -> int:
     text = (f"# Part-centred crop vs placement\n\n{current}\n\n" + "\n".join(verdicts)
             + ("\n\nFrames left out: " + "; ".join(left_out) if left_out else "")
             + f"\n\n{notes}\n\nRows: every run stored in {results_file.name} for these "
-            "epochs and size (with each row's train / eval commands). Last command: "
+            "epochs, size and training seed (with each row's train / eval commands). Last "
+            "command: "
             "`python benchmarks/part_crop_placement.py "
             f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
             f"Last run on: {machine()}\n")
-    (out.parent / f"{NAME}.md").write_text(text)
+    (out.parent / f"{NAME}{seed_suffix(args.seed)}.md").write_text(text)
     print(current)
     for line in verdicts:
         print(line)
