@@ -8,7 +8,7 @@ its own, so both bring up exactly this graph. This module imports no ROS package
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -210,8 +210,6 @@ def scorer_node(model: str, device: str, threshold: Optional[float] = None,
 def retargeted(spec: NodeSpec, name: str, targets: Dict[str, str]) -> NodeSpec:
     """The node under another name, with some of its topics remapped elsewhere (``targets``:
     the node's own topic name -> where it goes): a second scorer beside the first."""
-    from dataclasses import replace
-
     return replace(spec, name=name, remappings=tuple(
         (source, targets.get(source, target)) for source, target in spec.remappings))
 
@@ -312,8 +310,6 @@ COLOUR_SCORER_ENCLAVE = "colour_scorer"
 def with_enclave(spec: NodeSpec, enclave: Optional[str] = None) -> NodeSpec:
     """The node with its SROS2 identity: enclave /gan_anomaly/<enclave or node name>, as in
     config/sros2/policy.xml (ROS_SECURITY_ENABLE=true and a keystore made from that policy)."""
-    from dataclasses import replace
-
     return replace(spec, enclave=f"{ENCLAVE_ROOT}/{enclave or spec.name}")
 
 

@@ -10,7 +10,7 @@ from gan_anomaly_ros.perception.frame_input import prepare_frame
 from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
 from gan_anomaly_ros.perception.part_colour import part_colour_map
 from gan_anomaly_ros.perception.part_finder import Status, find_part
-from gan_anomaly_ros.perception.part_heights import part_cells, part_height_mask
+from gan_anomaly_ros.perception.part_heights import part_cells, part_map_mask
 from gan_anomaly_ros.perception.preprocessing import PreprocessConfig
 
 SMALL = D435_COLOR_640X480.scaled(320, 240)
@@ -64,7 +64,7 @@ def test_colour_defects_show_where_the_mask_says(defect):
     good, _ = colour_map(render_scene(21, intrinsics=SMALL))
     frame = render_scene(21, defect, intrinsics=SMALL)
     bad, part = colour_map(frame)
-    cells = part_height_mask(part, frame.mask > 127, frame.depth_m, frame.intrinsics, SIZE)
+    cells = part_map_mask(part, frame.mask > 127, frame.depth_m, frame.intrinsics, SIZE)
     assert cells.any()
     change = np.abs(bad - good).max(axis=0)
     assert change[cells].max() > 3 * np.median(change[~cells]) + 0.05, defect

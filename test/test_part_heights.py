@@ -12,7 +12,7 @@ from gan_anomaly_ros.perception.frame_input import prepare_frame
 from gan_anomaly_ros.perception.geometry import D435_COLOR_640X480
 from gan_anomaly_ros.perception.part_finder import Status, find_part
 from gan_anomaly_ros.perception.part_heights import (height_cells, part_cells, part_height_map,
-                                                    part_height_mask, part_map_extent)
+                                                    part_map_mask, part_map_extent)
 from gan_anomaly_ros.perception.part_voxels import part_voxel_grid
 from gan_anomaly_ros.perception.preprocessing import PreprocessConfig, PreprocessError
 from gan_anomaly_ros.perception.voxels import height_field_grid, voxel_grid
@@ -62,7 +62,7 @@ def test_geometry_only_defects_show_where_the_mask_says(defect, sign):
     frame = render_scene(21, defect, intrinsics=SMALL)
     assert np.array_equal(frame.color, render_scene(21, intrinsics=SMALL).color)
     bad, part = height_map(frame)
-    cells = part_height_mask(part, frame.mask > 127, frame.depth_m, frame.intrinsics, SIZE)
+    cells = part_map_mask(part, frame.mask > 127, frame.depth_m, frame.intrinsics, SIZE)
     assert cells.any()
     change = sign * (bad - good)
     assert change[cells].max() * RANGE_M * 1000 > 1.0, f"{defect}: under 1 mm in its cells"
@@ -76,14 +76,14 @@ def test_the_mask_covers_the_cells_it_was_drawn_over():
     camera now sees the table) still lands where the chunk was, not on a thin rim."""
     scene = render_scene(11, intrinsics=SMALL)
     heights, part = height_map(scene)
-    own = part_height_mask(part, part.mask, scene.depth_m, scene.intrinsics, SIZE)
+    own = part_map_mask(part, part.mask, scene.depth_m, scene.intrinsics, SIZE)
     occupied = np.bincount(part_cells(part, SIZE), minlength=SIZE * SIZE).reshape(SIZE, SIZE)
     assert np.array_equal(own, occupied > 0)
     nothing = np.zeros(part.mask.shape, bool)
-    assert not part_height_mask(part, nothing, scene.depth_m, scene.intrinsics, SIZE).any()
+    assert not part_map_mask(part, nothing, scene.depth_m, scene.intrinsics, SIZE).any()
     chunk = render_scene(11, "missing_chunk", intrinsics=SMALL)
     _, broken = height_map(chunk)
-    cells = part_height_mask(broken, chunk.mask > 127, chunk.depth_m, chunk.intrinsics, SIZE)
+    cells = part_map_mask(broken, chunk.mask > 127, chunk.depth_m, chunk.intrinsics, SIZE)
     # Not a line of rim cells: an area several cells deep.
     rows, cols = np.nonzero(cells)
     assert cells.sum() >= 12 and min(np.ptp(rows), np.ptp(cols)) >= 3, cells.sum()

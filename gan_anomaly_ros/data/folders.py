@@ -32,7 +32,7 @@ import sys
 
 from ..perception.frame_input import prepare_frame
 from ..perception.geometry import CameraIntrinsics, intrinsics_for_image
-from ..perception.part_heights import part_height_mask
+from ..perception.part_heights import part_map_mask
 from ..perception.preprocessing import (MAP_MODES, PreprocessConfig, crop_box_for,
                                         relative_depth_range)
 from ..progress import track
@@ -201,7 +201,7 @@ def iter_prepared(frames: List[FrameFile], config: PreprocessConfig,
                                  find_part_in_frame=config.finds_part)
         mask = None
         if prepared.inspected and config.mode in MAP_MODES:  # the mask in the map's cells
-            mask = part_height_mask(prepared.part, read_full_mask(frame, rgb.shape[:2]) > 127,
+            mask = part_map_mask(prepared.part, read_full_mask(frame, rgb.shape[:2]) > 127,
                                     depth, intrinsics, config.size)
         elif prepared.inspected:
             mask = read_mask(frame, config, rgb.shape[:2], prepared.crop)

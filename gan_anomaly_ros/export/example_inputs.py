@@ -14,7 +14,8 @@ INVALID_DEPTH_SHARE = 0.1
 
 def random_raw_inputs(config: PreprocessConfig, count: int, seed: int = 0) -> np.ndarray:
     """count x C x S x S raw crops (colour 0..255, depth metres with some 0 = invalid), or
-    count x 1 x S x S height maps / count x 1 x R x R x R voxel grids in [-1, 1]."""
+    the inputs made from the part (height maps, part colour views, voxel grids) in
+    [-1, 1]."""
     rng = np.random.default_rng(seed)
     shape = (count,) + config.input_shape
     if config.mode in PART_MODES:

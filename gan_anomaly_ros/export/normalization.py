@@ -51,7 +51,8 @@ def relative_depth(depth_m: torch.Tensor, range_m: float) -> torch.Tensor:
 
 class InputNormalization(nn.Module):
     """Raw crops (B x C x S x S: colour 0..255, depth metres) -> model inputs in [-1, 1], with
-    a checkpoint's preprocessing settings. Height maps and voxel grids pass unchanged."""
+    a checkpoint's preprocessing settings. Inputs made from the part (PART_MODES: height
+    maps, part colour views, voxel grids) pass unchanged."""
 
     def __init__(self, config: PreprocessConfig):
         super().__init__()

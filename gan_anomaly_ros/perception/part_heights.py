@@ -72,12 +72,13 @@ def part_height_map(part: PartObservation, size: int = 64, range_m: float = 0.00
     return np.clip(relative / range_m, -1.0, 1.0).reshape(size, size).astype(np.float32)
 
 
-def part_height_mask(part: PartObservation, image_mask: np.ndarray, depth_m: np.ndarray,
-                     intrinsics: CameraIntrinsics, size: int) -> np.ndarray:
+def part_map_mask(part: PartObservation, image_mask: np.ndarray, depth_m: np.ndarray,
+                  intrinsics: CameraIntrinsics, size: int) -> np.ndarray:
     """A ground-truth mask of the image (H x W, true = defect) in the map's cells, for
-    evaluation's pixel AUROC on height maps: every masked pixel with valid depth is
-    back-projected and binned like the part's points. Pixels of the table count too: where a
-    chunk broke off, the camera sees the table through the mask."""
+    evaluation's pixel AUROC on the maps in the part's frame (height, part colour): every
+    masked pixel with valid depth is back-projected and binned like the part's points.
+    Pixels of the table count too: where a chunk broke off, the camera sees the table through
+    the mask."""
     rows, cols = np.nonzero(np.asarray(image_mask, bool))
     depth = np.asarray(depth_m, np.float64)[rows, cols]
     valid = np.isfinite(depth) & (depth > 0)
