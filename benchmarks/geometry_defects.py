@@ -124,6 +124,12 @@ FLOORS = {
 }
 FLOOR_SIZE_2D = 32
 VARIANTS.update(FLOORS)
+# The part's box along its principal axes, what these models saw before the flange's box was
+# turned to its bolt pattern by default (perception/part_orientation.py).
+for _name in ("voxel_gan_relative", "f_anogan_height"):
+    VARIANTS[f"{_name}_axes"] = dict(
+        VARIANTS[_name], args=VARIANTS[_name]["args"] + ["--part-orientation", "axes"],
+        input=VARIANTS[_name]["input"] + ", principal axes")
 DEFAULT_VARIANTS = "voxel_gan_relative,voxel_gan,f_anogan_rgb,f_anogan_rgbd,f_anogan_height"
 
 

@@ -94,9 +94,18 @@ RUNS = {
                       "args": ["--model", "f_anogan", "--mode", "part_colour"],
                       "input": "part colour (orthographic)"},
 }
-# The colour runs that a "both models" line fuses with the height model: their name prefix
-# (<prefix>_<placement>) and what the line calls them.
-COLOUR_RUNS = {"part": "part crop RGB-D", "colour": "part colour"}
+# The map runs again with the part's box along its principal axes (what every map model saw
+# before part_orientation.py; the default now turns it to the flange's 6-fold bolt pattern).
+AXES = ["--part-orientation", "axes"]
+for _placement in ("centered", "random"):
+    for _kind in ("height", "colour"):
+        _run = RUNS[f"{_kind}_{_placement}"]
+        RUNS[f"{_kind}_axes_{_placement}"] = dict(
+            _run, args=_run["args"] + AXES, input=_run["input"] + ", principal axes")
+# The colour runs that a "both models" line fuses with a height model: their name prefix
+# (<prefix>_<placement>), the height run's prefix and what the line calls them.
+COLOUR_RUNS = {"part": ("height", "part crop RGB-D"), "colour": ("height", "part colour"),
+               "colour_axes": ("height_axes", "part colour, principal axes")}
 DEFAULT_RUNS = "part_centered,part_random,fixed_random"
 
 
@@ -106,7 +115,7 @@ def seed_suffix(seed: int) -> str:
 
 
 def both_models(out: Path, placement: str, epochs: int, size: int, colour_run: str = "part",
-                seed: int = 0):
+                seed: int = 0, height_run: str = "height"):
     """The two models' fused verdicts on the test parts of ``placement``, by the rule that
     verdict_fusion_node runs (fusion.fuse: the larger calibrated logit as the score, anomalous
     when either model says so) -> (image AUROC, per-type AUROC, F1 and accuracy of the fused
@@ -119,7 +128,7 @@ def both_models(out: Path, placement: str, epochs: int, size: int, colour_run: s
     from gan_anomaly_ros.scoring import Scorer
     from gan_anomaly_ros.sorting import INSPECTED
 
-    sources = (colour_run, "height")
+    sources = (colour_run, height_run)
     paths = [out / "checkpoints" / f"{run}_{placement}_e{epochs}_s{size}{seed_suffix(seed)}"
              ".safetensors" for run in sources]
     if not all(p.exists() for p in paths):
@@ -213,14 +222,20 @@ def main(argv=None) -> int:
         verdicts.append(f"Part colour, random - centred placement: {diff:+.3f} image AUROC "
                         f"(target: within {TOLERANCE:.2f}): "
                         f"{'met' if abs(diff) <= TOLERANCE else 'MISSED'}.")
+    for kind, name in (("height_axes", "Height maps"), ("colour_axes", "Part colour")):
+        if f"{kind}_centered" in by_name and f"{kind}_random" in by_name:
+            diff = by_name[f"{kind}_random"]["image_auroc"] - \
+                by_name[f"{kind}_centered"]["image_auroc"]
+            verdicts.append(f"{name} along the principal axes, random - centred placement: "
+                            f"{diff:+.3f} image AUROC.")
     if "fixed_random" in by_name and "part_random" in by_name:
         diff = by_name["fixed_random"]["image_auroc"] - by_name["part_random"]["image_auroc"]
         verdicts.append(f"Random placement, fixed centre crop - part crop: {diff:+.3f} image "
                         "AUROC.")
-    for colour_run, colour_name in COLOUR_RUNS.items():
+    for colour_run, (height_run, colour_name) in COLOUR_RUNS.items():
         for placement in ("centered", "random"):
             found = both_models(out, placement, args.epochs, args.size, colour_run,
-                                args.seed)
+                                args.seed, height_run)
             if found is not None:
                 types = ", ".join(f"{t} {v:.3f}" for t, v in found[1].items())
                 verdicts.append(f"Both models ({colour_name} + heights, fused as "

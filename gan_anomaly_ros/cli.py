@@ -14,6 +14,7 @@ from .data.synthetic import ALL_DEFECT_TYPES, DEFECT_TYPES
 from .demo import DEMO_DATASET
 from .graph import CAMERAS, default_model_path, inspection_graph
 from .models import MODELS
+from .perception.part_orientation import MAX_HARMONIC
 from .perception.preprocessing import MODES, PART_MODES
 
 
@@ -46,6 +47,19 @@ def _depth_range(text: str):
         raise argparse.ArgumentTypeError(f"--depth-range takes metres or 'auto', got {text!r}")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"--depth-range must be > 0 m, got {value}")
+    return value
+
+
+def _part_orientation(text: str):
+    if text in ("auto", "axes"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= MAX_HARMONIC:
+        raise argparse.ArgumentTypeError(f"--part-orientation takes auto, axes or a whole "
+                                         f"number from 1 to {MAX_HARMONIC}, got {text!r}")
     return value
 
 
@@ -85,6 +99,12 @@ def _add_preprocessing_args(parser):
                         help="per-image photometric normalisation of the colour channels "
                              "(standardize: mean 0, +-3 sigma to [-1, 1]; stored in the "
                              "checkpoint, the live nodes do the same)")
+    parser.add_argument("--part-orientation", type=_part_orientation, default="auto",
+                        metavar="auto|axes|K",
+                        help="height, part_colour and voxel modes: which way up the part is "
+                             "mapped. auto (default): its k-fold pattern (bolt holes, teeth) "
+                             "when the training parts show one, else its principal axes; "
+                             "axes: always the principal axes; K: the K-fold pattern")
     parser.add_argument("--depth-range", type=_depth_range, default="auto", metavar="M|auto",
                         help="rgbd: relative depth mapped to [-1, 1], metres; auto (default) "
                              "chooses it from the training images' relief")
@@ -137,6 +157,15 @@ def _crop_mode(args) -> str:
     return "part" if is_rgbd_folder(Path(args.data) / "train" / "good") else "fixed"
 
 
+def _orientation_setting(args):
+    """--part-orientation -> PreprocessConfig.part_orientation (None: chosen in training)."""
+    if args.part_orientation == "axes":
+        return 0
+    if args.part_orientation == "auto":
+        return None if args.mode in PART_MODES else 0
+    return args.part_orientation
+
+
 def cmd_train(args) -> int:
     from .perception.preprocessing import PreprocessConfig
     from .training import TrainConfig, train_from_folder
@@ -151,7 +180,8 @@ def cmd_train(args) -> int:
                                      crop_mode=_crop_mode(args), part_margin=args.part_margin,
                                      voxel_kind=args.voxel_kind,
                                      height_range_m=args.height_range,
-                                     depth_range_m=args.depth_range, normalize=args.normalize)
+                                     depth_range_m=args.depth_range, normalize=args.normalize,
+                                     part_orientation=_orientation_setting(args))
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                          seed=args.seed, holdout=args.holdout, device=args.device,
                          hparams=dict(args.hparam or []), amp=not args.no_amp,

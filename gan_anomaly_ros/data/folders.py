@@ -33,6 +33,7 @@ import sys
 from ..perception.frame_input import prepare_frame
 from ..perception.geometry import CameraIntrinsics, intrinsics_for_image
 from ..perception.part_heights import part_map_mask
+from ..perception.part_orientation import choose_harmonic
 from ..perception.preprocessing import (MAP_MODES, PreprocessConfig, crop_box_for,
                                         relative_depth_range)
 from ..progress import track
@@ -243,6 +244,23 @@ def prepare_split(root, split: str, config: PreprocessConfig, progress: bool = T
         files=kept,
         skipped=skipped,
     )
+
+
+def estimate_part_orientation(root, config: PreprocessConfig,
+                              depth_format: Optional[DepthFormat] = None,
+                              samples: int = 48) -> tuple:
+    """(k, strength) of the training parts' k-fold angular pattern (part_orientation.py,
+    choose_harmonic; k = 0: the principal axes) over up to ``samples`` evenly spaced frames
+    of train/good."""
+    frames = [f for f in list_split(root, "train") if not f.is_anomalous]
+    picks = frames[::max(1, len(frames) // samples)][:samples]
+    probe = replace(config, part_orientation=0)
+    parts = [prepared.part for _, prepared, _ in iter_prepared(picks, probe, depth_format, root)
+             if prepared.inspected]
+    if not parts:
+        raise DatasetError(f"no part found in any of {len(picks)} training frames of {root}: "
+                           "cannot choose the part's orientation")
+    return choose_harmonic(parts)
 
 
 def estimate_depth_range(root, config: PreprocessConfig,

@@ -22,6 +22,7 @@ from .part_finder import (Box, FrameScratch, PartFinderConfig, PartObservation, 
                           Status, find_part, valid_depth)
 from .part_colour import part_colour_map
 from .part_heights import part_height_map
+from .part_orientation import oriented_by_harmonic
 from .part_voxels import part_voxel_grid
 from .preprocessing import (MAP_MODES, PreprocessConfig, PreprocessError, crop_box_for,
                             preprocess_frame, resize_crop)
@@ -85,6 +86,7 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
             part = find_part(depth_m, intrinsics, finder, plane_hint, scratch)
             if not part.inspected:
                 return FrameInput(part.status, part.detail, part=part)
+            part = oriented_by_harmonic(part, config.part_orientation or 0)
         height, width = rgb.shape[:2]
         if config.mode == "voxel":   # the grid of the part; the crop only places the overlay
             grid = part_voxel_grid(part, config.size, config.voxel_kind, config.height_range_m)

@@ -173,16 +173,22 @@ def footprint_valid_fraction(mask: np.ndarray, valid: np.ndarray, box: Box) -> f
     return float(valid[y:y + h, x:x + w][filled].mean())
 
 
-def oriented_box(points: np.ndarray, heights: np.ndarray, plane: np.ndarray):
+def oriented_box(points: np.ndarray, heights: np.ndarray, plane: np.ndarray,
+                 yaw: Optional[float] = None):
     """Box of the part standing on the plane: horizontal axes along the principal directions
-    of its points, from the plane up to its top (robust percentiles, so a few flying pixels do
-    not grow it). Returns (centre, rotation, size); the centre is the pick-relevant centroid
-    (the middle of the part's volume, which the camera sees only from above)."""
+    of its points (or, given ``yaw``, at that angle in radians from plane_basis's first axis
+    towards its second: part_orientation.py), from the plane up to its top (robust
+    percentiles, so a few flying pixels do not grow it). Returns (centre, rotation, size); the
+    centre is the pick-relevant centroid (the middle of the part's volume, which the camera
+    sees only from above)."""
     basis = plane_basis(plane)
     planar = points @ basis[:, :2]                     # in-plane coordinates
-    centred = planar - planar.mean(axis=0)
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    major = vectors[:, 1]                              # largest eigenvalue last
+    if yaw is None:
+        centred = planar - planar.mean(axis=0)
+        _, vectors = np.linalg.eigh(centred.T @ centred)
+        major = vectors[:, 1]                          # largest eigenvalue last
+    else:
+        major = np.array([np.cos(yaw), np.sin(yaw)])
     axes2d = np.stack([major, [-major[1], major[0]]], axis=1)
     along = planar @ axes2d
     lo, hi = np.percentile(along, [0.5, 99.5], axis=0)

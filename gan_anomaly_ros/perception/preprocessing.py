@@ -37,6 +37,7 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image
 
+from .part_orientation import MAX_HARMONIC
 from .voxels import KINDS as VOXEL_KINDS
 
 # "voxel": 1 channel, a size^3 grid of the part (perception/voxels.py), for the 3D models.
@@ -89,6 +90,11 @@ class PreprocessConfig:
     # Mode "height" and voxel kind "relative_height": relative height (metres, about the
     # part's top face) mapped to [-1, 1].
     height_range_m: float = 0.008
+    # The part's box (and so the maps and grids made in it) turned to its k-fold angular
+    # pattern (part_orientation.py: bolt holes, teeth) instead of its principal axes (0, and
+    # checkpoints from before this field existed). None until training chooses k from the
+    # training parts (`gan-anomaly train --part-orientation auto`).
+    part_orientation: Optional[int] = 0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -117,6 +123,12 @@ class PreprocessConfig:
                                   f"{self.voxel_kind!r}")
         if not float(self.height_range_m) > 0:
             raise PreprocessError(f"height_range_m must be > 0, got {self.height_range_m}")
+        if self.part_orientation is not None and (
+                isinstance(self.part_orientation, bool) or self.part_orientation != int(
+                    self.part_orientation) or not 0 <= self.part_orientation <= MAX_HARMONIC):
+            raise PreprocessError(f"part_orientation must be a whole number from 0 (the "
+                                  f"principal axes) to {MAX_HARMONIC}, got "
+                                  f"{self.part_orientation!r}")
 
     @property
     def channels(self) -> int:
@@ -159,6 +171,8 @@ class PreprocessConfig:
             data.pop("voxel_kind")
         if not self.uses_height_range:
             data.pop("height_range_m")
+        if self.part_orientation == 0:
+            data.pop("part_orientation")
         return data
 
     @classmethod

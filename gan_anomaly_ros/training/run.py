@@ -27,11 +27,13 @@ from . import distributed
 from ..calibration import Calibration, calibrate
 from ..checkpoint import file_id, save_checkpoint
 from ..data.depth import DepthFormat
-from ..data.folders import estimate_depth_range, list_split, prepare_split, read_frame
+from ..data.folders import (estimate_depth_range, estimate_part_orientation, list_split,
+                            prepare_split, read_frame)
 from ..devices import resolve_device
 from ..metrics import auroc
 from ..models import AnomalyModel, create_model
 from ..models.tiling import random_patches
+from ..perception.part_orientation import MIN_STRENGTH
 from ..perception.preprocessing import PreprocessConfig, crop_warning
 from ..progress import EpochProgress, track
 from .augment import augment_batch, memory_inputs, parse_augment
@@ -366,8 +368,9 @@ def train_on_inputs(inputs: np.ndarray, preprocessing: PreprocessConfig, config:
 def resolve_preprocessing(data_dir, preprocessing: PreprocessConfig,
                           depth_format: Optional[DepthFormat] = None) -> PreprocessConfig:
     """The preprocessing a run will store: the relative-depth range chosen from the training
-    images when it is not given (depth_range_m None). Warns about a crop smaller than the
-    model input."""
+    images when it is not given (depth_range_m None), and the part's orientation from the
+    training parts (part_orientation None). Warns about a crop smaller than the model
+    input."""
     first = next(f for f in list_split(data_dir, "train") if not f.is_anomalous)
     rgb, _ = read_frame(first, replace(preprocessing, mode="rgb", crop_mode="fixed"))
     warning = (crop_warning(preprocessing, rgb.shape[1], rgb.shape[0])
@@ -379,6 +382,13 @@ def resolve_preprocessing(data_dir, preprocessing: PreprocessConfig,
         print(f"relative-depth range from the training images: +-{chosen * 1000:.1f} mm",
               file=sys.stderr)
         preprocessing = replace(preprocessing, depth_range_m=chosen)
+    if preprocessing.part_orientation is None:
+        k, strength = estimate_part_orientation(data_dir, preprocessing, depth_format)
+        print("part orientation from the training parts: " + (
+            f"their {k}-fold pattern (strength {strength:.2f})" if k else
+            f"principal axes (no angular pattern: strongest {strength:.2f} < "
+            f"{MIN_STRENGTH})"), file=sys.stderr)
+        preprocessing = replace(preprocessing, part_orientation=k)
     return preprocessing
 
 
