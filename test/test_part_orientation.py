@@ -122,6 +122,34 @@ def test_a_plain_disc_has_no_pattern_and_keeps_its_principal_axes():
     assert oriented_by_harmonic(parts[0], k) is parts[0]
 
 
+def ring_of_holes(yaw_deg, big, small, centre=(0.01, 0.0)):
+    """A 100 mm disc with twelve holes on a 35 mm circle, every other one ``small``."""
+    def inside(x, y):
+        dx, dy = x - centre[0], y - centre[1]
+        keep = np.hypot(dx, dy) < 0.05
+        for i in range(12):
+            angle = math.radians(yaw_deg + 30 * i)
+            keep &= np.hypot(dx - 0.035 * math.cos(angle),
+                             dy - 0.035 * math.sin(angle)) > (big if i % 2 == 0 else small)
+        return keep
+    return inside
+
+
+@pytest.mark.parametrize("small, expected", [(0.004, 6), (0.0045, 12)])
+def test_the_pattern_is_taken_at_its_fundamental(small, expected):
+    """Twelve holes, every other one smaller: the 12th harmonic is the strongest, but the
+    6th is what turns the box the same way up every time (k = 12 would leave it half a pitch
+    off on every other part); twelve nearly equal holes are a 12-fold pattern."""
+    yaws = (0.0, 17.0, 41.0)
+    camera = D435_COLOR_640X480
+    parts = [find_part(flat_part_depth(ring_of_holes(yaw, 0.0065 if expected == 6 else 0.006,
+                                                     small), camera), camera) for yaw in yaws]
+    k, _ = choose_harmonic(parts)
+    assert k == expected
+    offsets = [box_yaw_deg(oriented_by_harmonic(p, k)) - yaw for p, yaw in zip(parts, yaws)]
+    assert circular_spread_deg(offsets, 360.0 / k) < 2.0, offsets
+
+
 def test_prepare_frame_turns_the_part_as_the_checkpoint_says():
     scene = render_scene(4, intrinsics=SMALL, placement="random")
     turned = prepare_frame(scene.color, scene.depth_m, SMALL,

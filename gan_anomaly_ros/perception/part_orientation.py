@@ -30,9 +30,13 @@ from .plane import plane_basis
 MAX_HARMONIC = 12
 # A harmonic's strength: |sum of w exp(i k phi)| / sum |w| over the map (w: height about the
 # top face, table and holes included), 0..1. On the synthetic flange the six bolt holes give
-# 0.21-0.23 for k = 6 and every other k stays under 0.07 (random placement: the stereo
-# shadow left of the part adds a little k = 1).
+# 0.21-0.23 for k = 6 and 0.19-0.22 for k = 12 (the same pattern's second harmonic); every
+# other k stays under 0.07 (random placement: the stereo shadow left of the part adds a
+# little k = 1).
 MIN_STRENGTH = 0.10
+# A divisor of the strongest k with at least this share of its strength is the same pattern
+# seen at its fundamental: 12 would leave the flange's box a bolt hole or half a pitch off.
+FUNDAMENTAL_SHARE = 0.5
 # The height map the harmonics are taken from: cells across the part's larger box side, at
 # most GRID, and no finer than the part's pixels (an empty cell would read as a hole).
 GRID = 96
@@ -81,14 +85,17 @@ def angular_harmonics(part: PartObservation, ks: Iterable[int]) -> np.ndarray:
 
 
 def choose_harmonic(parts: Sequence[PartObservation]) -> Tuple[int, float]:
-    """(k, median strength) of the strongest harmonic over normal ``parts``; k = 0 (the
-    principal axes) when none reaches MIN_STRENGTH."""
+    """(k, median strength) of the strongest harmonic over normal ``parts``, or of its
+    smallest divisor that is nearly as strong (FUNDAMENTAL_SHARE); k = 0 (the principal axes)
+    when none reaches MIN_STRENGTH."""
     ks = np.arange(1, MAX_HARMONIC + 1)
     strengths = np.median(np.abs([angular_harmonics(p, ks) for p in parts]), axis=0)
-    best = int(np.argmax(strengths))
-    if strengths[best] < MIN_STRENGTH:
-        return 0, float(strengths[best])
-    return int(ks[best]), float(strengths[best])
+    best = int(ks[np.argmax(strengths)])
+    if strengths[best - 1] < MIN_STRENGTH:
+        return 0, float(strengths[best - 1])
+    floor = max(MIN_STRENGTH, FUNDAMENTAL_SHARE * strengths[best - 1])
+    k = next(d for d in range(1, best + 1) if best % d == 0 and strengths[d - 1] >= floor)
+    return k, float(strengths[k - 1])
 
 
 def harmonic_yaw(part: PartObservation, k: int) -> float:
