@@ -95,16 +95,22 @@ RUNS = {
                       "input": "part colour (orthographic)"},
 }
 # The map runs again with the part's box along its principal axes (what every map model saw
-# before part_orientation.py; the default now turns it to the flange's 6-fold bolt pattern).
-AXES = ["--part-orientation", "axes"]
+# before part_orientation.py; the default now turns it to the flange's 6-fold bolt pattern),
+# and the colour view turned that way but in the square grid (the default for these turned
+# parts is polar cells, polar_view.py).
+VARIANT_ARGS = {"axes": (["--part-orientation", "axes", "--map-projection", "cartesian"],
+                         ", principal axes"),
+                "square": (["--map-projection", "cartesian"], ", turned, square grid")}
 for _placement in ("centered", "random"):
-    for _kind in ("height", "colour"):
+    for _kind, _variant in (("height", "axes"), ("colour", "axes"), ("colour", "square")):
         _run = RUNS[f"{_kind}_{_placement}"]
-        RUNS[f"{_kind}_axes_{_placement}"] = dict(
-            _run, args=_run["args"] + AXES, input=_run["input"] + ", principal axes")
+        _extra, _what = VARIANT_ARGS[_variant]
+        RUNS[f"{_kind}_{_variant}_{_placement}"] = dict(
+            _run, args=_run["args"] + _extra, input=_run["input"] + _what)
 # The colour runs that a "both models" line fuses with a height model: their name prefix
 # (<prefix>_<placement>), the height run's prefix and what the line calls them.
 COLOUR_RUNS = {"part": ("height", "part crop RGB-D"), "colour": ("height", "part colour"),
+               "colour_square": ("height", "part colour in the square grid"),
                "colour_axes": ("height_axes", "part colour, principal axes")}
 DEFAULT_RUNS = "part_centered,part_random,fixed_random"
 
@@ -222,12 +228,13 @@ def main(argv=None) -> int:
         verdicts.append(f"Part colour, random - centred placement: {diff:+.3f} image AUROC "
                         f"(target: within {TOLERANCE:.2f}): "
                         f"{'met' if abs(diff) <= TOLERANCE else 'MISSED'}.")
-    for kind, name in (("height_axes", "Height maps"), ("colour_axes", "Part colour")):
+    for kind, name in (("height_axes", "Height maps along the principal axes"),
+                       ("colour_axes", "Part colour along the principal axes"),
+                       ("colour_square", "Part colour in the square grid")):
         if f"{kind}_centered" in by_name and f"{kind}_random" in by_name:
             diff = by_name[f"{kind}_random"]["image_auroc"] - \
                 by_name[f"{kind}_centered"]["image_auroc"]
-            verdicts.append(f"{name} along the principal axes, random - centred placement: "
-                            f"{diff:+.3f} image AUROC.")
+            verdicts.append(f"{name}, random - centred placement: {diff:+.3f} image AUROC.")
     if "fixed_random" in by_name and "part_random" in by_name:
         diff = by_name["fixed_random"]["image_auroc"] - by_name["part_random"]["image_auroc"]
         verdicts.append(f"Random placement, fixed centre crop - part crop: {diff:+.3f} image "

@@ -15,7 +15,7 @@ from .demo import DEMO_DATASET
 from .graph import CAMERAS, default_model_path, inspection_graph
 from .models import MODELS
 from .perception.part_orientation import MAX_HARMONIC
-from .perception.preprocessing import MODES, PART_MODES
+from .perception.preprocessing import MAP_MODES, MODES, PART_MODES
 
 
 
@@ -105,6 +105,13 @@ def _add_preprocessing_args(parser):
                              "mapped. auto (default): its k-fold pattern (bolt holes, teeth) "
                              "when the training parts show one, else its principal axes; "
                              "axes: always the principal axes; K: the K-fold pattern")
+    parser.add_argument("--map-projection", choices=["auto", "cartesian", "polar"],
+                        default="auto",
+                        help="height and part_colour modes: the part binned into a square grid "
+                             "(cartesian) or into radius x angle cells (polar); auto "
+                             "(default): polar for part_colour when the training parts have a "
+                             "k-fold pattern with k >= 3 (a turned part, --part-orientation), "
+                             "else cartesian (height maps stay square: polar cells lost bumps)")
     parser.add_argument("--depth-range", type=_depth_range, default="auto", metavar="M|auto",
                         help="rgbd: relative depth mapped to [-1, 1], metres; auto (default) "
                              "chooses it from the training images' relief")
@@ -166,6 +173,18 @@ def _orientation_setting(args):
     return args.part_orientation
 
 
+def _projection_setting(args):
+    """--map-projection -> PreprocessConfig.map_projection (None: chosen in training)."""
+    if args.mode not in MAP_MODES:
+        if args.map_projection == "polar":
+            raise SystemExit(f"gan-anomaly train: --map-projection polar is for the map modes "
+                             f"({', '.join(MAP_MODES)}), not --mode {args.mode}")
+        return "cartesian"
+    if args.map_projection != "auto":
+        return args.map_projection
+    return None if args.mode == "part_colour" else "cartesian"
+
+
 def cmd_train(args) -> int:
     from .perception.preprocessing import PreprocessConfig
     from .training import TrainConfig, train_from_folder
@@ -181,7 +200,8 @@ def cmd_train(args) -> int:
                                      voxel_kind=args.voxel_kind,
                                      height_range_m=args.height_range,
                                      depth_range_m=args.depth_range, normalize=args.normalize,
-                                     part_orientation=_orientation_setting(args))
+                                     part_orientation=_orientation_setting(args),
+                                     map_projection=_projection_setting(args))
     config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size,
                          seed=args.seed, holdout=args.holdout, device=args.device,
                          hparams=dict(args.hparam or []), amp=not args.no_amp,

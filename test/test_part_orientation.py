@@ -17,7 +17,8 @@ from gan_anomaly_ros.perception.part_orientation import (MIN_STRENGTH, choose_ha
                                                          oriented_by_harmonic)
 from gan_anomaly_ros.perception.preprocessing import PreprocessConfig, PreprocessError
 
-from model_fixtures import height_checkpoint, synthetic_dataset  # noqa: F401 (fixtures)
+from model_fixtures import (height_checkpoint, part_colour_checkpoint,  # noqa: F401 (fixtures)
+                            synthetic_dataset)
 
 SMALL = D435_COLOR_640X480.scaled(320, 240)
 TABLE_M = 0.6
@@ -173,6 +174,12 @@ def test_the_setting_keeps_old_fingerprints_and_refuses_nonsense():
             PreprocessConfig(mode="height", part_orientation=bad)
 
 
-def test_training_chooses_the_pattern_and_stores_it(height_checkpoint):  # noqa: F811
-    """`gan-anomaly train --mode height` (default --part-orientation auto) on the flanges."""
-    assert read_preprocessing(height_checkpoint).part_orientation == 6
+def test_training_chooses_the_pattern_and_stores_it(height_checkpoint,  # noqa: F811
+                                                    part_colour_checkpoint):  # noqa: F811
+    """`gan-anomaly train --mode height / part_colour` with the defaults (--part-orientation
+    auto, --map-projection auto) on the flanges: turned to the bolt pattern; the colour view
+    in polar cells (a turned part), the height map square."""
+    height = read_preprocessing(height_checkpoint)
+    assert height.part_orientation == 6 and height.map_projection == "cartesian"
+    colour = read_preprocessing(part_colour_checkpoint)
+    assert colour.part_orientation == 6 and colour.map_projection == "polar"

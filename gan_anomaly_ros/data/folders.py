@@ -203,7 +203,7 @@ def iter_prepared(frames: List[FrameFile], config: PreprocessConfig,
         mask = None
         if prepared.inspected and config.mode in MAP_MODES:  # the mask in the map's cells
             mask = part_map_mask(prepared.part, read_full_mask(frame, rgb.shape[:2]) > 127,
-                                    depth, intrinsics, config.size)
+                                 depth, intrinsics, config.size, config.map_projection)
         elif prepared.inspected:
             mask = read_mask(frame, config, rgb.shape[:2], prepared.crop)
         yield frame, prepared, mask
@@ -254,7 +254,7 @@ def estimate_part_orientation(root, config: PreprocessConfig,
     of train/good."""
     frames = [f for f in list_split(root, "train") if not f.is_anomalous]
     picks = frames[::max(1, len(frames) // samples)][:samples]
-    probe = replace(config, part_orientation=0)
+    probe = replace(config, part_orientation=0, map_projection="cartesian")
     parts = [prepared.part for _, prepared, _ in iter_prepared(picks, probe, depth_format, root)
              if prepared.inspected]
     if not parts:

@@ -234,7 +234,8 @@ class ScorerNode(Node):
             return result.anomaly_map, result.roi
         if not result.is_anomaly and not (self.publish_images and self.anyone_watches()):
             return result.anomaly_map, None  # no region to report, no picture to draw
-        anomaly_map = part_map_on_image(message, result.anomaly_map, crop)
+        anomaly_map = part_map_on_image(message, result.anomaly_map, crop,
+                                        self.scorer.preprocessing.map_projection)
         roi = (strongest_region(anomaly_map, self.scorer.calibration.map_threshold)
                if result.is_anomaly else None)
         return anomaly_map, roi

@@ -24,6 +24,7 @@ from .part_colour import part_colour_map
 from .part_heights import part_height_map
 from .part_orientation import oriented_by_harmonic
 from .part_voxels import part_voxel_grid
+from .polar_view import to_polar
 from .preprocessing import (MAP_MODES, PreprocessConfig, PreprocessError, crop_box_for,
                             preprocess_frame, resize_crop)
 
@@ -113,8 +114,10 @@ def prepare_frame(rgb: np.ndarray, depth_m: Optional[np.ndarray],
 def part_map(part: PartObservation, rgb: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     """The model input of a map mode (MAP_MODES), C x S x S in [-1, 1]."""
     if config.mode == "height":
-        return part_height_map(part, config.size, config.height_range_m)[None]
-    return part_colour_map(part, rgb, config.size)
+        square = part_height_map(part, config.size, config.height_range_m)[None]
+    else:
+        square = part_colour_map(part, rgb, config.size)
+    return to_polar(square) if config.map_projection == "polar" else square
 
 
 def _unusable_depth_in_crop(depth_m, crop: Box, config: PreprocessConfig,

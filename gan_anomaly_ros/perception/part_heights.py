@@ -25,6 +25,7 @@ import numpy as np
 
 from .geometry import CameraIntrinsics, pixel_rays
 from .part_finder import PartObservation, part_frame_points
+from .polar_view import PROJECTIONS, polar_cells
 
 # The map spans the part's larger horizontal box side times this: the rim stays inside.
 MAP_MARGIN = 1.1
@@ -47,8 +48,18 @@ def height_cells(local_xy: np.ndarray, extent: float, size: int) -> np.ndarray:
     return row * size + col
 
 
+def map_cells(local_xy: np.ndarray, extent: float, size: int,
+              projection: str = "cartesian") -> np.ndarray:
+    """height_cells, or polar_view.polar_cells for a polar map."""
+    if projection == "polar":
+        return polar_cells(local_xy, extent, size)
+    if projection != "cartesian":
+        raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    return height_cells(local_xy, extent, size)
+
+
 def part_cells(part: PartObservation, size: int) -> np.ndarray:
-    """The cell of each of an INSPECTED part's points."""
+    """The (square map) cell of each of an INSPECTED part's points."""
     return height_cells(part_frame_points(part)[:, :2], part_map_extent(part.size), size)
 
 
@@ -73,10 +84,12 @@ def part_height_map(part: PartObservation, size: int = 64, range_m: float = 0.00
 
 
 def part_map_mask(part: PartObservation, image_mask: np.ndarray, depth_m: np.ndarray,
-                  intrinsics: CameraIntrinsics, size: int) -> np.ndarray:
+                  intrinsics: CameraIntrinsics, size: int,
+                  projection: str = "cartesian") -> np.ndarray:
     """A ground-truth mask of the image (H x W, true = defect) in the map's cells, for
-    evaluation's pixel AUROC on the maps in the part's frame (height, part colour): every
-    masked pixel with valid depth is back-projected and binned like the part's points.
+    evaluation's pixel AUROC on the maps in the part's frame (height, part colour; square or
+    polar cells): every masked pixel with valid depth is back-projected and binned like the
+    part's points.
     Pixels of the table count too: where a chunk broke off, the camera sees the table through
     the mask."""
     rows, cols = np.nonzero(np.asarray(image_mask, bool))
@@ -87,5 +100,5 @@ def part_map_mask(part: PartObservation, image_mask: np.ndarray, depth_m: np.nda
     points = np.stack([ray_u[cols] * depth, ray_v[rows] * depth, depth], axis=1)
     local = part_frame_points(part, points)
     mask = np.zeros(size * size, bool)
-    mask[height_cells(local[:, :2], part_map_extent(part.size), size)] = True
+    mask[map_cells(local[:, :2], part_map_extent(part.size), size, projection)] = True
     return mask.reshape(size, size)

@@ -112,3 +112,9 @@ def oriented_by_harmonic(part: PartObservation, k: int) -> PartObservation:
     heights = points @ part.plane[:3] + part.plane[3]
     centre, rotation, size = oriented_box(points, heights, part.plane, harmonic_yaw(part, k))
     return replace(part, centroid=centre, rotation=rotation, size=size)
+
+
+def polar_or_square(k: int) -> str:
+    """The map projection for a part with a k-fold pattern: polar cells (polar_view.py) for a
+    turned part (k >= 3: bolt circles, teeth, spokes), the square grid otherwise."""
+    return "polar" if k >= 3 else "cartesian"

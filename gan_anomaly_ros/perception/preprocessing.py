@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 
 from .part_orientation import MAX_HARMONIC
+from .polar_view import PROJECTIONS
 from .voxels import KINDS as VOXEL_KINDS
 
 # "voxel": 1 channel, a size^3 grid of the part (perception/voxels.py), for the 3D models.
@@ -95,6 +96,11 @@ class PreprocessConfig:
     # checkpoints from before this field existed). None until training chooses k from the
     # training parts (`gan-anomaly train --part-orientation auto`).
     part_orientation: Optional[int] = 0
+    # Map modes: the part binned into a square grid in its box frame ("cartesian", and
+    # checkpoints from before this field existed) or into radius x angle cells ("polar",
+    # polar_view.py: for turned parts). None until training chooses (`--map-projection auto`:
+    # polar for part colour of parts with a k-fold pattern, k >= 3, part_orientation.py).
+    map_projection: Optional[str] = "cartesian"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -123,6 +129,12 @@ class PreprocessConfig:
                                   f"{self.voxel_kind!r}")
         if not float(self.height_range_m) > 0:
             raise PreprocessError(f"height_range_m must be > 0, got {self.height_range_m}")
+        if self.map_projection is not None and self.map_projection not in PROJECTIONS:
+            raise PreprocessError(f"map_projection must be one of {PROJECTIONS}, got "
+                                  f"{self.map_projection!r}")
+        if self.map_projection not in (None, "cartesian") and self.mode not in MAP_MODES:
+            raise PreprocessError(f"map_projection {self.map_projection!r} is for the map "
+                                  f"modes {MAP_MODES}, not mode {self.mode!r}")
         if self.part_orientation is not None and (
                 isinstance(self.part_orientation, bool) or self.part_orientation != int(
                     self.part_orientation) or not 0 <= self.part_orientation <= MAX_HARMONIC):
@@ -173,6 +185,8 @@ class PreprocessConfig:
             data.pop("height_range_m")
         if self.part_orientation == 0:
             data.pop("part_orientation")
+        if self.map_projection == "cartesian":
+            data.pop("map_projection")
         return data
 
     @classmethod

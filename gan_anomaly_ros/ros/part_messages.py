@@ -136,18 +136,20 @@ def points_in_frame(points: np.ndarray, pose) -> np.ndarray:
     return (xyz - centre) @ rotation
 
 
-def part_map_on_image(message, anomaly_map: np.ndarray, crop) -> np.ndarray:
-    """A map model's map (height or part colour: S x S in the part's box frame,
-    perception/part_heights.py) -> the same values as an S x S map over the image ``crop``,
+def part_map_on_image(message, anomaly_map: np.ndarray, crop,
+                      projection: str = "cartesian") -> np.ndarray:
+    """A map model's map (height or part colour: S x S in the part's box frame, square or
+    polar cells as ``projection`` says, perception/part_heights.py) -> the same values as an S x S map over the image ``crop``,
     through the part cloud of a ModelInput: each point takes its map cell's value at its
     pixel. The 2D path (overlay, anomaly cloud, region) then works as for any image model."""
     from ..anomaly_map import points_to_crop_map
-    from ..perception.part_heights import height_cells, part_map_extent
+    from ..perception.part_heights import map_cells, part_map_extent
 
     points = cloud_array(message.part_cloud)
     size = anomaly_map.shape[0]
     extent = part_map_extent((message.part_size.x, message.part_size.y))
-    cells = height_cells(points_in_frame(points, message.part_pose)[:, :2], extent, size)
+    cells = map_cells(points_in_frame(points, message.part_pose)[:, :2], extent, size,
+                      projection)
     return points_to_crop_map(anomaly_map.ravel()[cells], points["u"], points["v"], crop, size)
 
 

@@ -33,7 +33,7 @@ from ..devices import resolve_device
 from ..metrics import auroc
 from ..models import AnomalyModel, create_model
 from ..models.tiling import random_patches
-from ..perception.part_orientation import MIN_STRENGTH
+from ..perception.part_orientation import MIN_STRENGTH, polar_or_square
 from ..perception.preprocessing import PreprocessConfig, crop_warning
 from ..progress import EpochProgress, track
 from .augment import augment_batch, memory_inputs, parse_augment
@@ -389,6 +389,12 @@ def resolve_preprocessing(data_dir, preprocessing: PreprocessConfig,
             f"principal axes (no angular pattern: strongest {strength:.2f} < "
             f"{MIN_STRENGTH})"), file=sys.stderr)
         preprocessing = replace(preprocessing, part_orientation=k)
+    if preprocessing.map_projection is None:
+        projection = polar_or_square(preprocessing.part_orientation)
+        print(f"map projection: {projection}" + (
+            f" (a turned part: {preprocessing.part_orientation}-fold pattern)"
+            if projection == "polar" else ""), file=sys.stderr)
+        preprocessing = replace(preprocessing, map_projection=projection)
     return preprocessing
 
 
