@@ -84,15 +84,15 @@ RUNS = {
                        "input": "RGB-D, fixed centre crop 0.4"},
     "height_centered": {"placement": "centered",
                         "args": ["--model", "f_anogan", "--mode", "height"],
-                        "input": "relative heights"},
+                        "input": "relative heights, defaults: turned"},
     "height_random": {"placement": "random", "args": ["--model", "f_anogan", "--mode", "height"],
-                      "input": "relative heights"},
+                      "input": "relative heights, defaults: turned"},
     "colour_centered": {"placement": "centered",
                         "args": ["--model", "f_anogan", "--mode", "part_colour"],
-                        "input": "part colour (orthographic)"},
+                        "input": "part colour (orthographic), defaults: turned, polar cells"},
     "colour_random": {"placement": "random",
                       "args": ["--model", "f_anogan", "--mode", "part_colour"],
-                      "input": "part colour (orthographic)"},
+                      "input": "part colour (orthographic), defaults: turned, polar cells"},
 }
 # The map runs again with the part's box along its principal axes (what every map model saw
 # before part_orientation.py; the default now turns it to the flange's 6-fold bolt pattern),
@@ -101,12 +101,13 @@ RUNS = {
 VARIANT_ARGS = {"axes": (["--part-orientation", "axes", "--map-projection", "cartesian"],
                          ", principal axes"),
                 "square": (["--map-projection", "cartesian"], ", turned, square grid")}
+MAP_INPUTS = {"height": "relative heights", "colour": "part colour (orthographic)"}
 for _placement in ("centered", "random"):
     for _kind, _variant in (("height", "axes"), ("colour", "axes"), ("colour", "square")):
         _run = RUNS[f"{_kind}_{_placement}"]
         _extra, _what = VARIANT_ARGS[_variant]
         RUNS[f"{_kind}_{_variant}_{_placement}"] = dict(
-            _run, args=_run["args"] + _extra, input=_run["input"] + _what)
+            _run, args=_run["args"] + _extra, input=MAP_INPUTS[_kind] + _what)
 # The colour runs that a "both models" line fuses with a height model: their name prefix
 # (<prefix>_<placement>), the height run's prefix and what the line calls them.
 COLOUR_RUNS = {"part": ("height", "part crop RGB-D"), "colour": ("height", "part colour"),

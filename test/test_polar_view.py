@@ -36,8 +36,12 @@ def test_rings_become_rows():
 def test_a_turn_becomes_a_shift_along_the_rows():
     x, y = square_coordinates()
     turn = 2 * np.pi * 5 / SIZE                          # five polar columns
-    pattern = lambda a: (np.cos(3 * a) * np.exp(-((np.hypot(x, y) - 0.3) / 0.08) ** 2))  # noqa: E731
+    ring = np.exp(-((np.hypot(x, y) - 0.3) / 0.08) ** 2)
     angle = np.arctan2(y, x)
+
+    def pattern(a):
+        return np.cos(3 * a) * ring
+
     polar, turned = to_polar(pattern(angle)), to_polar(pattern(angle - turn))
     assert np.abs(np.roll(polar, 5, axis=1) - turned).max() < 0.05
     assert np.abs(polar - turned).max() > 0.5

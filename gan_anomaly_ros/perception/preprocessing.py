@@ -12,6 +12,10 @@ A frame is an RGB image (HxWx3 uint8) and, optionally, an aligned depth image in
   standardised per part (perception/part_colour.py): colour without the perspective.
 - ``voxel``: 1 x S x S x S, the part's voxel grid (perception/voxels.py), for the 3D models.
 
+The last three are made in the part's box frame, turned to the part's own k-fold pattern when
+training found one (``part_orientation``, perception/part_orientation.py); the two maps can be
+binned in polar cells (``map_projection``, perception/polar_view.py).
+
 Depth is made relative because absolute distance changes with the table height and the
 mounting of the camera, while the defects we look for are millimetre-scale relief. The range
 mapped to [-1, 1] is chosen from the training data (relative_depth_range) and stored in the

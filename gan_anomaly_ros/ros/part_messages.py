@@ -139,9 +139,9 @@ def points_in_frame(points: np.ndarray, pose) -> np.ndarray:
 def part_map_on_image(message, anomaly_map: np.ndarray, crop,
                       projection: str = "cartesian") -> np.ndarray:
     """A map model's map (height or part colour: S x S in the part's box frame, square or
-    polar cells as ``projection`` says, perception/part_heights.py) -> the same values as an S x S map over the image ``crop``,
-    through the part cloud of a ModelInput: each point takes its map cell's value at its
-    pixel. The 2D path (overlay, anomaly cloud, region) then works as for any image model."""
+    polar cells as ``projection`` says, perception/part_heights.py) -> the same values as an
+    S x S map over the image ``crop``, through the part cloud of a ModelInput: each point
+    takes its map cell's value at its pixel. The 2D path (overlay, anomaly cloud, region) then works as for any image model."""
     from ..anomaly_map import points_to_crop_map
     from ..perception.part_heights import map_cells, part_map_extent
 
