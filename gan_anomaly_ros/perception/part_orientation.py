@@ -20,6 +20,7 @@ benchmarks/part_crop_placement.py measures what it does to the map models.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Iterable, Sequence, Tuple
 
 import numpy as np
@@ -57,13 +58,18 @@ def _height_grid(part: PartObservation, grid: int) -> Tuple[np.ndarray, np.ndarr
     occupied = count > 0
     mean = np.zeros(grid * grid)
     mean[occupied] = np.bincount(cells, heights, minlength=grid * grid)[occupied] / count[occupied]
-    centres = ((np.arange(grid) + 0.5) / grid - 0.5) * extent
-    x, y = np.meshgrid(centres, centres)
-    radius, phi = np.hypot(x, y).ravel(), np.arctan2(y, x).ravel()
-    # The disc inside the box's larger side: its corners would add the box's own 4-fold shape.
-    inside = radius < 0.475 * extent
+    inside, phi = _disc_and_angles(grid)
     level = np.median(mean[inside & occupied]) if (inside & occupied).any() else 0.0
     return np.where(inside, mean - level, 0.0), phi
+
+
+@lru_cache(maxsize=None)
+def _disc_and_angles(grid: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The cells inside the disc the box's larger side holds (its corners would add the box's
+    own 4-fold shape) and every cell's angle: the same for every frame of a grid size."""
+    centres = (np.arange(grid) + 0.5) / grid - 0.5
+    x, y = np.meshgrid(centres, centres)
+    return (np.hypot(x, y) < 0.475).ravel(), np.arctan2(y, x).ravel()
 
 
 def harmonic_grid(part: PartObservation) -> int:
