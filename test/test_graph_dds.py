@@ -384,7 +384,9 @@ def test_a_90_hz_flood_for_a_minute_keeps_memory_flat_and_counts_drops(small_che
         failure = running.failed()
         codes = running.stop()
         listener.close()
-    assert failure is None and all(code == 0 for code in codes.values()), (failure, codes)
+    output = {name: "".join(lines)[-3000:] for name, lines in running.output.items()}
+    assert failure is None and all(code == 0 for code in codes.values()), (failure, codes,
+                                                                          output)
     growth = [late - early for early, late in zip(memory["early"], memory["late"])]
     assert max(growth) < 60, f"resident memory grew by {growth} MB over a minute: {memory}"
     latest = {}

@@ -1,6 +1,7 @@
 """Single nodes in their own processes, driven over DDS: bad input, startup errors, replay."""
 
 import math
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -102,6 +103,32 @@ def test_scorer_survives_bad_inputs_and_counts_them(small_checkpoint, ros_env, p
     rejected = [v for v in verdicts if v.status == AnomalyScore.INVALID_INPUT]
     assert rejected and all(v.is_anomaly and np.isnan(v.score) for v in rejected)
     assert {v.status_detail.split(":")[0] for v in rejected} >= set(kinds)
+
+
+def test_a_flooded_scorer_stops_cleanly_on_ctrl_c(small_checkpoint, ros_env, peer):
+    """Ctrl-C while inputs pour in (each one dropped for a newer one is answered SKIPPED, so
+    the scorer is publishing all the time): exit code 0 and no traceback, every time. Python's
+    KeyboardInterrupt used to land inside a callback or the cleanup: exit 1, or a hang."""
+    from gan_anomaly_ros.msg import ModelInput
+
+    config = read_preprocessing(small_checkpoint)
+    message = model_input(config, np.zeros((config.size, config.size, 4), np.float32),
+                          config.fingerprint())
+    publisher = peer.node.create_publisher(ModelInput, "/gan_anomaly/model_input", 10)
+    for attempt in range(3):
+        process = start_node(scorer_node(str(small_checkpoint), "cpu"), ros_env)
+        try:
+            wait_for_output(process, "threshold", timeout=90)
+            peer.wait_for_subscribers([publisher], process=process)
+            flood_until = time.monotonic() + 1.0 + 0.5 * attempt
+            while time.monotonic() < flood_until:
+                publisher.publish(message)
+            process.send_signal(signal.SIGINT)
+            while process.poll() is None and time.monotonic() < flood_until + 10:
+                publisher.publish(message)  # still flooding while it shuts down
+        finally:
+            output = stop_process(process)
+        assert process.returncode == 0 and "Traceback" not in output, (attempt, output[-3000:])
 
 
 def camera_publishers(peer, qos=None):

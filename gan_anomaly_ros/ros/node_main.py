@@ -21,8 +21,14 @@ def run_node(factory: Callable[[], "rclpy.node.Node"], args=None) -> None:
 def run_nodes(factories: Sequence[Callable[[], "rclpy.node.Node"]], args=None,
               connect: Optional[Callable[..., None]] = None) -> None:
     """Create the nodes in order in one process (``connect(*nodes)`` wires them to each other,
-    nodes/inspection_composed.py), spin them in one executor until Ctrl-C, then shut each down
-    in reverse order. A StartupError ends the process with its message and exit code 2."""
+    nodes/inspection_composed.py), spin them in one executor until Ctrl-C or SIGTERM, then shut
+    each down in reverse order. A StartupError ends the process with its message and exit
+    code 2."""
+    # Ctrl-C stops us through rclpy's own handler (it shuts the context down and the executor
+    # returns). Python's KeyboardInterrupt would come on top of it at any line, also inside a
+    # callback or the cleanup below: under a flood of messages a node then exited with an
+    # error or hung. rclpy.init chains its handler to this one, which does nothing.
+    signal.signal(signal.SIGINT, _stop_quietly)
     rclpy.init(args=args)
     nodes = []
     try:
@@ -40,9 +46,13 @@ def run_nodes(factories: Sequence[Callable[[], "rclpy.node.Node"]], args=None,
         sys.exit(2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # The signal shut the context down while a callback was publishing: its error is
+        # the shutdown itself, not a fault.
     finally:
-        # A terminal's Ctrl-C reaches the whole process group and `ros2 launch` then sends a
-        # second SIGINT: it must not interrupt the cleanup below with a traceback.
+        # `ros2 launch` follows a terminal's Ctrl-C with a second SIGINT: nothing to do twice.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for node in reversed(nodes):
             shutdown = getattr(node, "shutdown", None)
@@ -50,3 +60,7 @@ def run_nodes(factories: Sequence[Callable[[], "rclpy.node.Node"]], args=None,
                 shutdown()
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def _stop_quietly(_signum, _frame) -> None:
+    """Python's half of SIGINT: rclpy's handler, which runs first, does the stopping."""
